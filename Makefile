@@ -1,0 +1,31 @@
+# The two commands of the README: `make report` (main job) and `make test`. Both install first.
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PRESET ?= quick
+SEEDS  ?= 0-4
+
+.PHONY: install test report clean-check
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt setup.py settings.ini
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.txt -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# nbdev_export and nbdev_clean must leave git clean: layerwise/ is generated from nbs/
+clean-check: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	@if [ -n "$$(git status --porcelain)" ]; then \
+		echo "nbdev_export/nbdev_clean changed tracked files (edit nbs/, then export and clean):"; git status --porcelain; exit 1; fi
+
+test: clean-check
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python -m pytest -q tests
+
+report: install
+	$(BIN)/layerwise report --preset $(PRESET) --seeds $(SEEDS)
