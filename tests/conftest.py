@@ -3,7 +3,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT/"tests"/"fixtures"/"toy.ipynb"
+FIXTURES = ROOT/"tests"/"fixtures"
+TOY = FIXTURES/"toy.ipynb"
+
+
+def run_cli(*args, env=None, check=True) -> subprocess.CompletedProcess:
+    "Run `layerwise *args` in a subprocess from the repo root with environment `env`; `check`: fail on a non-zero exit"
+    p = subprocess.run([sys.executable, "-c", "from layerwise.cli import main; main()", *map(str, args)], cwd=ROOT,
+                       env=env, capture_output=True, text=True)
+    if check: assert p.returncode == 0, p.stderr
+    return p
+
+
+@pytest.fixture
+def isolated(tmp_path) -> dict:
+    "An environment whose results and checkpoint cache live in `tmp_path`"
+    return {**os.environ, "LAYERWISE_RESULTS": str(tmp_path/"results"), "LAYERWISE_CACHE": str(tmp_path/"cache")}
 
 
 def cli(*args, timeout=900, **kw) -> subprocess.CompletedProcess:
@@ -20,3 +35,14 @@ def toy_batch(tmp_path_factory) -> Path:
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == str(out/"toy")
     return out/"toy"
+
+
+@pytest.fixture(scope="session")
+def reported(toy_batch, tmp_path_factory) -> tuple[Path, dict]:
+    "`layerwise.site.report` over the fixture experiments, resuming `toy_batch`: its index.html and the run files' mtimes before"
+    from layerwise.site import report
+    before = {p: p.stat().st_mtime_ns for p in [*toy_batch.glob("*/seed_*/done.json"), *toy_batch.glob("*/seed_*/error.json")]}
+    d = tmp_path_factory.mktemp("site")
+    (d/"report.yaml").write_text("toy:\n  grid:\n    condition: [a, b, c]\n  params:\n    fail_on: c\n")
+    index = report(seeds="0-1", jobs=2, out=toy_batch.parent, config=d/"report.yaml", experiments=TOY.parent, site=d/"_site")
+    return index, before
