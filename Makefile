@@ -16,15 +16,17 @@ $(VENV)/.installed: requirements.txt setup.py settings.ini
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-# nbdev_export and nbdev_clean must leave git clean: layerwise/ is generated from nbs/
+# nbdev_export, nbdev_clean and the README (from nbs/index.ipynb) must leave git clean: layerwise/ is generated from nbs/
 clean-check: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/python -c "from layerwise.site import write_readme; write_readme()"
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "nbdev_export/nbdev_clean changed tracked files (edit nbs/, then export and clean):"; git status --porcelain; exit 1; fi
 
+# one torch thread per notebook: nbdev_test runs two at a time on the 2 cores (more threads thrash)
 test: clean-check
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest -q tests
 
 report: install
