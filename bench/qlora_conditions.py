@@ -14,6 +14,7 @@ CONDITIONS = [  # (name, qlora overrides)
     ("lora_fp32_all", {"quant_type": "none"}), ("int8_all", {"quant_type": "int8"}), ("fp4_all", {"quant_type": "fp4"}),
     *[(f"nf4_{sel}", {"layers": sel}) for sel in ("all", "fisher", "random", "bottom", "top")],
     *[(f"nf4_all_r{r}", {"r": r}) for r in (4, 8, 32, 64)],
+    ("nf4_all_lr3e-3", {"adapt_lr": 0.003}), ("full_lr1e-4", {"quant_type": "full", "adapt_lr": 0.0001}),
 ]
 
 
