@@ -32,7 +32,8 @@ def toy_batch(tmp_path_factory) -> Path:
     "A finished batch of the toy notebook: conditions a, b, c x seeds 0-1, where c fails on purpose"
     out = tmp_path_factory.mktemp("batch")
     r = cli("batch", TOY, "--seeds", "0-1", "--grid", "condition=a,b,c", "-p", "fail_on=c", "--jobs", "2", "--out", out)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # the two runs of condition c fail on purpose: status 1 after finishing the rest
+    assert "error: 2 run(s) failed" in r.stderr and r.stderr.count("failed: ") == 2
     assert r.stdout.strip().splitlines()[-1] == str(out/"toy")
     return out/"toy"
 
@@ -40,9 +41,12 @@ def toy_batch(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reported(toy_batch, tmp_path_factory) -> tuple[Path, dict]:
     "`layerwise.site.report` over the fixture experiments, resuming `toy_batch`: its index.html and the run files' mtimes before"
+    from layerwise.batch import RunsFailed
     from layerwise.site import report
     before = {p: p.stat().st_mtime_ns for p in [*toy_batch.glob("*/seed_*/done.json"), *toy_batch.glob("*/seed_*/error.json")]}
     d = tmp_path_factory.mktemp("site")
     (d/"report.yaml").write_text("toy:\n  grid:\n    condition: [a, b, c]\n  params:\n    fail_on: c\n")
-    index = report(seeds="0-1", jobs=2, out=toy_batch.parent, config=d/"report.yaml", experiments=TOY.parent, site=d/"_site")
-    return index, before
+    with pytest.raises(RunsFailed) as failed:  # condition c fails again; the site is built first
+        report(seeds="0-1", jobs=2, out=toy_batch.parent, config=d/"report.yaml", experiments=TOY.parent, site=d/"_site")
+    assert len(failed.value.failed) == 2
+    return failed.value.output, before
