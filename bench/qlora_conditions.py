@@ -8,6 +8,7 @@ Usage: python bench/qlora_conditions.py --seeds 0-4 --out summary.json [--set ma
 import argparse, json, multiprocessing, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from layerwise.batch import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDITIONS = [  # (name, qlora overrides)
@@ -45,25 +46,20 @@ def _json(x):
     return x.tolist() if hasattr(x, "tolist") else str(x)
 
 
-def _floats(x) -> list:
-    "A list of floats from a list or from the str() of a numpy array (older summaries)"
-    return [float(v) for v in (x if isinstance(x, list) else x.strip("[]").split())]
-
-
 def report(summary: dict, patience: int) -> str:
     "Markdown: per-condition test NDCG@10 (mean, 95% CI), the three ANOVAs, paired contrasts, Fisher/sensitivity agreement"
     import numpy as np, pandas as pd
     from scipy import stats
     from layerwise.stats import anova, describe
     seeds = sorted(summary, key=int)
-    test = lambda c: np.array([summary[s][c]["metrics"]["test_NDCG@10"] for s in seeds])
-    conds = [c for c in summary[seeds[0]]]
+    conds = list(summary[seeds[0]])
+    tests = {c: np.array([summary[s][c]["metrics"]["test_NDCG@10"] for s in seeds]) for c in conds}
     lines = [f"Test NDCG@10 on the {summary[seeds[0]][conds[0]]['data']['adapt_users']} adaptation users, seeds {', '.join(seeds)}.",
              f"'no valid gain' = runs stopped after exactly `adapt_patience` ({patience}) epochs: no epoch beat the starting point",
              "(the pretrained model, after quantization for the 4/8-bit bases) on validation, so that point was restored.", "",
              "| condition | blocks (seed 0) | trainable params | test NDCG@10 mean | 95% CI | gain vs frozen | no valid gain |", "|---|---|---|---|---|---|---|"]
     for c in conds:
-        d, gain = describe(test(c)), test(c) - test("frozen")
+        d, gain = describe(tests[c]), tests[c] - tests["frozen"]
         stuck = "-" if c == "frozen" else f"{sum(summary[s][c]['history_len'] == patience for s in seeds)}/{len(seeds)}"
         lines.append(f"| {c} | {summary[seeds[0]][c]['layers']} | {summary[seeds[0]][c]['trainable_params']:,} | {d['mean']:.4f} | "
                      f"[{d['ci_low']:.4f}, {d['ci_high']:.4f}] | {gain.mean():+.4f} | {stuck} |")
@@ -73,18 +69,17 @@ def report(summary: dict, patience: int) -> str:
     lines += ["", "| question | conditions | one-way ANOVA F | p | eta^2 |", "|---|---|---|---|---|"]
     for name, g in groups.items():
         g = {k: c for k, c in g.items() if c in conds}
-        df = pd.DataFrame([{"condition": k, "value": v} for k, c in g.items() for v in test(c)])
+        df = pd.DataFrame([{"condition": k, "value": v} for k, c in g.items() for v in tests[c]])
         a, why = anova(df)
         lines.append(f"| {name} | {', '.join(g)} | " + (f"{a['F']:.2f} | {a['p']:.3f} | {a['eta2']:.3f} |" if a else f"{why} | | |"))
     lines += ["", "| paired contrast (same seeds) | mean difference | paired t p | ratio of means |", "|---|---|---|---|"]
     for a_, b_ in (("nf4_fisher", "nf4_all"), ("nf4_fisher", "nf4_random"), ("nf4_all", "frozen"), ("full", "frozen"), ("nf4_all", "nf4_all_r4")):
         if a_ in conds and b_ in conds:
-            x, y = test(a_), test(b_)
+            x, y = tests[a_], tests[b_]
             p = stats.ttest_rel(x, y).pvalue if np.any(x != y) else float("nan")
             lines.append(f"| {a_} - {b_} | {np.mean(x - y):+.4f} | {p:.3f} | {x.mean() / y.mean():.3f} |")
-    fisher = {s: _floats(summary[s]["nf4_fisher"]["fisher_scores"]) for s in seeds if "nf4_fisher" in conds}
     sens = {s: summary[s][conds[0]]["sensitivity"] for s in seeds if summary[s][conds[0]].get("sensitivity")}
-    if fisher:
+    if "nf4_fisher" in conds:
         lines += ["", "Fisher-selected blocks per seed: " + "; ".join(f"seed {s}: {summary[s]['nf4_fisher']['layers']}" for s in seeds)]
     if sens:
         rho = [(sens[s].get("spearman_fisher_kl"), sens[s].get("spearman_fisher_ndcg")) for s in seeds if s in sens]
@@ -105,8 +100,7 @@ def main():
         from layerwise.core.qlora import QLoRAConfig
         patience = section_config(QLoRAConfig, load_config(ROOT/"configs"/"qlora_ml100k.yaml", None, a.overrides)[1], "qlora").adapt_patience
         return print(report(json.loads(Path(a.report).read_text()), patience))
-    lo, _, hi = a.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
+    seeds = parse_seeds(a.seeds)
     conds = [c for c in CONDITIONS if not a.conditions or c[0] in a.conditions.split(",")]
     with ProcessPoolExecutor(min(a.jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as ex:
         futures = {s: ex.submit(run_seed, s, a.overrides, conds, f"{a.out}.seed{s}.json") for s in seeds}

@@ -10,6 +10,7 @@ Usage: python bench/train_sweep.py --variants s_base,s_lr2e-3 --seeds 0-2 --jobs
 import argparse, collections, json, os, statistics, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from layerwise.batch import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT.parent/"shared"/"baselines"/"ml-100k_loo_recbole.tsv"))
@@ -74,7 +75,7 @@ def main():
     p.add_argument("--one", help=argparse.SUPPRESS); p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one: return print(json.dumps(run_one(a.one, a.seed, a.split, a.overrides)))
-    names, (lo, _, hi) = a.variants.split(","), a.seeds.partition("-")
+    names = a.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown: sys.exit(f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}")
     deadline = time.time() + 60 * a.minutes
@@ -87,7 +88,7 @@ def main():
         except (IndexError, json.JSONDecodeError): return {"error": proc.stderr[-400:]}
     tests = collections.defaultdict(list)
     with ThreadPoolExecutor(a.jobs) as ex, open(a.out, "a") as out:
-        futures = {ex.submit(job, n, s): (n, s) for s in range(int(lo), int(hi or lo) + 1) for n in names}
+        futures = {ex.submit(job, n, s): (n, s) for s in parse_seeds(a.seeds) for n in names}
         for f in as_completed(futures):
             (name, seed), r = futures[f], f.result()
             row = {"variant": name, "seed": seed, "split": a.split, **r}
