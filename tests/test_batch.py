@@ -20,6 +20,13 @@ def metrics(batch: Path) -> dict:
             for p in batch.glob("*/seed_*/done.json")}
 
 
+def check_matches_local(outcomes: list[dict], batch: Path, toy_batch: Path):
+    "Every run in `outcomes` of `batch` finished with the metrics of the same run in the locally executed `toy_batch`"
+    assert [o["status"] for o in outcomes] == ["done"] * len(outcomes)
+    found, local = metrics(batch), metrics(toy_batch)
+    assert len(found) == len(outcomes) and found == {k: local[k] for k in found}
+
+
 def test_batch_runs_every_seed_and_condition(toy_batch):
     runs = sorted(p.relative_to(toy_batch).as_posix() for p in toy_batch.glob("*/seed_*"))
     assert runs == [f"condition={c}/seed_{s}" for c in "abc" for s in (0, 1)]
@@ -64,9 +71,18 @@ def test_dask_executor_matches_local(toy_batch, tmp_path):
     b = plan_batch(str(TOY), "0", {"fail_on": "c"}, {"condition": ["a", "b"]}, out=tmp_path)
     with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         outcomes = run_batch(b, scheduler=cluster.scheduler_address, progress=False)
-    assert [o["status"] for o in outcomes] == ["done"] * 2
-    local = {k: v for k, v in metrics(toy_batch).items() if k[1] == "seed_0"}
-    assert metrics(b.folder) == local and len(local) == 2
+    check_matches_local(outcomes, b.folder, toy_batch)
+
+
+def test_gpu_workers(toy_batch, tmp_path):
+    "One Dask worker per GPU id, each pinned by CUDA_VISIBLE_DEVICES (no GPU needed: the ids are only pinned)"
+    b = plan_batch(str(TOY), "0-1", {"fail_on": "c"}, {"condition": ["a", "b"]}, out=tmp_path)
+    outcomes = run_batch(b, gpus=["0", "1"], progress=False)
+    check_matches_local(outcomes, b.folder, toy_batch)
+    workers = [json.loads((Path(o["folder"])/"done.json").read_text())["worker"] for o in outcomes]
+    assert workers == [o["worker"] for o in outcomes]
+    assert {w["cuda_visible_devices"] for w in workers} == {"0", "1"}  # both workers got runs
+    assert len({w["pid"] for w in workers}) == 2
 
 
 def test_resume_after_kill(tmp_path):
@@ -101,6 +117,8 @@ def test_resume_after_kill(tmp_path):
     ([TOY, "--grid", "conditon=a,b"], "does not declare parameter(s) 'conditon'"),
     ([TOY, "--seeds", "0-x"], "malformed --seeds"),
     ([TOY, "-p", "sleep=fast"], "'sleep' expects float"),
+    ([TOY, "--gpus", "all", "--scheduler", "tcp://127.0.0.1:1"], "use one of --gpus"),
+    ([TOY, "--gpus", "two"], "malformed --gpus 'two'"),
 ])
 def test_bad_input_fails_before_running(tmp_path, args, message):
     err = io.StringIO()
