@@ -33,7 +33,7 @@ def toy_batch(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("batch")
     r = cli("batch", TOY, "--seeds", "0-1", "--grid", "condition=a,b,c", "-p", "fail_on=c", "--jobs", "2", "--out", out)
     assert r.returncode == 1, r.stderr  # the two runs of condition c fail on purpose: status 1 after finishing the rest
-    assert "error: 2 run(s) failed" in r.stderr and r.stderr.count("failed: ") == 2
+    assert "error: 2 run(s) failed" in r.stderr and sum(line.startswith("failed: ") for line in r.stderr.splitlines()) == 2
     assert r.stdout.strip().splitlines()[-1] == str(out/"toy")
     return out/"toy"
 
