@@ -16,10 +16,11 @@ from ..recommender.train import evaluate, left_pad, seed_everything, train_loop
 from ..report import Analyzer, markdown_table
 
 # %% auto #0
-__all__ = ['QUANT_TYPES', 'TARGETS', 'SELECTIONS', 'quantize_backbone', 'prepare_qlora', 'full_state', 'affine_quantize',
-           'affine_dequantize', 'memory_report', 'track_peak_memory', 'step_peak_memory', 'fake_quantized',
-           'quant_sensitivity', 'rank_agreement', 'select_layers', 'temporal_split', 'load_adaptation_splits',
-           'finetune', 'QLoRAConfig', 'QLoRAAnalyzer', 'plot_sensitivity', 'cmd_qlora', 'add_qlora_command']
+__all__ = ['QUANT_TYPES', 'TARGETS', 'SELECTIONS', 'keep_off_cpu_packed_path', 'quantize_backbone', 'prepare_qlora', 'full_state',
+           'affine_quantize', 'affine_dequantize', 'memory_report', 'track_peak_memory', 'step_peak_memory',
+           'fake_quantized', 'quant_sensitivity', 'rank_agreement', 'select_layers', 'temporal_split',
+           'load_adaptation_splits', 'finetune', 'QLoRAConfig', 'QLoRAAnalyzer', 'plot_sensitivity', 'cmd_qlora',
+           'add_qlora_command']
 
 # %% ../../nbs/16_qlora.ipynb #3756c880
 QUANT_TYPES = ("nf4", "fp4", "int8", "none")  # none = fp32 base (plain LoRA)
@@ -31,19 +32,27 @@ def _bnb_config(quant_type: str, double_quant: bool):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double_quant,
                               bnb_4bit_compute_dtype=torch.float32)
 
+# %% ../../nbs/16_qlora.ipynb #f8a3b7c9
+def keep_off_cpu_packed_path(module: nn.Module) -> nn.Module:
+    "`module` with the AVX512-BF16 CPU repacking of bitsandbytes 0.50.2 switched off in all its `Linear4bit`s"
+    import bitsandbytes as bnb  # heavy: loads native libraries
+    for m in module.modules():
+        if isinstance(m, bnb.nn.Linear4bit): m.support_avx512bf16_for_cpu = False  # bitsandbytes 0.50.2: see above
+    return module
+
 # %% ../../nbs/16_qlora.ipynb #28c108fe
 def quantize_backbone(backbone, quant_type="nf4", double_quant=True):
     "A copy of the `BertModel` `backbone` whose block linears are bitsandbytes 4-bit (`nf4`/`fp4`) or `int8` layers"
-    from transformers import BertModel
+    from transformers import BertModel  # heavy: loads the model zoo
     from transformers.utils import logging as hf_logging
     device, bars = next(backbone.parameters()).device, hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
         with tempfile.TemporaryDirectory() as d:
             backbone.save_pretrained(d)
-            return BertModel.from_pretrained(d, quantization_config=_bnb_config(quant_type, double_quant), add_pooling_layer=False,
-                                             device_map={"": str(device)}, dtype=torch.float32,
-                                             attn_implementation=backbone.config._attn_implementation)
+            return keep_off_cpu_packed_path(BertModel.from_pretrained(
+                d, quantization_config=_bnb_config(quant_type, double_quant), add_pooling_layer=False,
+                device_map={"": str(device)}, dtype=torch.float32, attn_implementation=backbone.config._attn_implementation))
     finally:
         if bars: hf_logging.enable_progress_bar()
 
