@@ -13,27 +13,34 @@ from ..recommender.metrics import KS, target_ranks, rank_metrics
 from ..recommender.train import user_tensors
 
 # %% auto #0
-__all__ = ['effective_rank', 'linear_cka', 'cka_matrix', 'state_names', 'hidden_states', 'logit_lens', 'InfoTheoryConfig',
-           'information_profile', 'plot_layer_profile', 'InfoTheoryAnalyzer']
+__all__ = ['is_constant', 'effective_rank', 'linear_cka', 'cka_matrix', 'state_names', 'hidden_states', 'logit_lens',
+           'InfoTheoryConfig', 'information_profile', 'plot_layer_profile', 'InfoTheoryAnalyzer']
+
+# %% ../../nbs/14_infotheory.ipynb #9382ff95
+def is_constant(x: torch.Tensor, rtol: float = 1e-5) -> bool:
+    "Whether all rows of `x` (n, d) are equal up to `rtol` times its largest entry (float32 rounding)"
+    x = torch.as_tensor(x).double()
+    return bool((x - x.mean(0)).abs().max() <= rtol * x.abs().max())
 
 # %% ../../nbs/14_infotheory.ipynb #43a3693e
 def effective_rank(x: torch.Tensor, center: bool = False) -> float:
-    "Effective rank (Roy & Vetterli 2007) of matrix `x` (n, d): exp of the entropy of its normalised singular values"
+    "Effective rank (Roy & Vetterli 2007) of matrix `x` (n, d): exp of the entropy of its normalised singular values; 0 for a zero matrix"
     x = torch.as_tensor(x).double()
+    if center and is_constant(x): return 0.0  # the centred states span no direction
     if center: x = x - x.mean(0)
     s = torch.linalg.svdvals(x)
-    if s.sum() <= 0: raise ValueError("effective_rank: the matrix is zero; its effective rank is undefined")
+    if s.sum() <= 0: return 0.0
     p = s / s.sum()
     return torch.exp(torch.special.entr(p).sum()).item()
 
 # %% ../../nbs/14_infotheory.ipynb #eaa9a953
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
-    "Linear CKA (Kornblith et al. 2019) between representations `x` (n, d1) and `y` (n, d2) of the same n inputs"
+    "Linear CKA (Kornblith et al. 2019) between representations `x` (n, d1) and `y` (n, d2) of the same n inputs; nan if one is constant"
     x, y = torch.as_tensor(x).double(), torch.as_tensor(y).double()
     if len(x) != len(y): raise ValueError(f"linear_cka: x and y need the same number of rows, got {len(x)} and {len(y)}")
+    if is_constant(x) or is_constant(y): return float("nan")  # 0/0: no variance to compare
     x, y = x - x.mean(0), y - y.mean(0)
     denom = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
-    if denom <= 0: raise ValueError("linear_cka: a representation is constant across inputs (zero variance)")
     return (torch.linalg.matrix_norm(y.T @ x) ** 2 / denom).item()
 
 # %% ../../nbs/14_infotheory.ipynb #d8a0abb7
@@ -65,8 +72,9 @@ def hidden_states(model, inputs: torch.Tensor, positions: str = "last", batch_si
 @torch.no_grad()
 def logit_lens(model, inputs: torch.Tensor, targets, batch_size: int = 256, ks=KS) -> dict[str, dict[str, float]]:
     "HR/NDCG/MRR@`ks` of the next item `targets` scored from each layer's last-position state: state name -> metrics"
-    targets = torch.as_tensor(targets)
-    ranks = [torch.cat([target_ranks(model.logits(h.to(next(model.parameters()).device)).cpu(), t)
+    device = next(model.parameters()).device
+    targets = torch.as_tensor(targets, device=device)
+    ranks = [torch.cat([target_ranks(model.logits(h.to(device)), t).cpu()  # ranked on the model's device: only ranks move
                         for h, t in zip(s.split(batch_size), targets.split(batch_size))])
              for s in hidden_states(model, inputs, "last", batch_size)]
     return {name: rank_metrics(r, ks) for name, r in zip(state_names(len(model.blocks)), ranks)}
@@ -95,7 +103,8 @@ def information_profile(model, split, cfg: InfoTheoryConfig | None = None) -> di
     cka, lens = cka_matrix(states), logit_lens(model, inputs, targets, cfg.batch_size)
     metrics = {**{f"erank_{n}": v for n, v in erank.items()}, **{f"lens_NDCG@10_{n}": lens[n]["NDCG@10"] for n in names},
                **{f"cka_adjacent_{n}": cka[i, i + 1] for i, n in enumerate(names[1:])}}
-    return {"layers": names, "n_users": len(inputs), "effective_rank": erank, "cka": cka.tolist(), "logit_lens": lens, "metrics": metrics}
+    return {"layers": names, "n_users": len(inputs), "effective_rank": erank, "cka": cka.tolist(), "logit_lens": lens, "metrics": metrics,
+            "constant_states": [n for n, s in zip(names, states) if is_constant(s)]}
 
 # %% ../../nbs/14_infotheory.ipynb #19188fd7
 def plot_layer_profile(results: dict, metric: str = "NDCG@10"):
@@ -122,5 +131,7 @@ class InfoTheoryAnalyzer(Analyzer):
                 "layer_profile": plot_layer_profile(results)}
     def report(self, results) -> str:
         rows = [{"layer": n, "effective_rank": results["effective_rank"][n], "lens_NDCG@10": results["logit_lens"][n]["NDCG@10"]} for n in results["layers"]]
-        return (f"# Information measures ({results['n_users']} users)\n\n{markdown_table(rows)}\n"
+        const = results.get("constant_states")
+        note = (f"Constant across users (CKA undefined, shown blank; centred effective rank 0): {', '.join(const)}.\n\n" if const else "")
+        return (f"# Information measures ({results['n_users']} users)\n\n{markdown_table(rows)}\n{note}"
                 f"![CKA](cka.png)\n\n![per layer](layer_profile.png)\n")
