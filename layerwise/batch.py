@@ -19,7 +19,7 @@ __all__ = ['DONE', 'ERROR', 'BatchError', 'parse_seeds', 'parse_params', 'parse_
            'repo_root', 'list_experiments', 'find_experiment', 'notebook_parameters', 'check_parameters', 'RunSpec',
            'Batch', 'default_out', 'default_cache', 'plan_batch', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus',
            'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
-           'gpus_option', 'cmd_batch', 'add_batch_command', 'add_executor_options']
+           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command', 'add_executor_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -289,11 +289,12 @@ def parse_gpus(text: str, visible: list[str] | None = None) -> list[str]:
 
 # %% ../nbs/20_batch.ipynb #da78e332
 def gpu_cluster(devices: list[str]):
-    "A local Dask cluster of one single-threaded worker process per GPU id in `devices`, pinned by `CUDA_VISIBLE_DEVICES`"
+    "A local Dask cluster of one single-threaded worker process per entry of `devices` (GPU ids, repeated for several runs per GPU)"
     from distributed import Nanny, Scheduler, SpecCluster
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None}}
     quiet = {"host": "127.0.0.1", "dashboard": False, "silence_logs": logging.ERROR}
-    workers = {f"gpu{d}": {"cls": Nanny, "options": {**quiet, "nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": d}}} for d in devices}
+    workers = {f"gpu{d}.{i}": {"cls": Nanny, "options": {**quiet, "nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": d}}}
+               for i, d in enumerate(devices)}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="gpus")
 
 # %% ../nbs/20_batch.ipynb #b3c4c41b
@@ -388,11 +389,17 @@ def raise_if_failed(outcomes: list[dict], output):
     if failed: raise RunsFailed(output, failed)
 
 # %% ../nbs/20_batch.ipynb #6ec8a4d2
+def default_per_gpu(n_gpus: int, cpus: int | None = None) -> int:
+    "Concurrent runs per GPU when `--per-gpu` is not given: two CPU cores per run, at most 8 per GPU"
+    return max(1, min(8, (cpus or os.cpu_count() or 1) // (2 * max(n_gpus, 1))))
+
 def gpus_option(args) -> list[str] | None:
-    "GPU ids for `args.gpus` (None without `--gpus`); a `BatchError` when `args.scheduler` is given too"
+    "One GPU id per concurrent run for `args.gpus` x `args.per_gpu` (None without `--gpus`); a `BatchError` with `args.scheduler`"
     if not args.gpus: return None
     if args.scheduler: raise BatchError("use one of --gpus (a local worker per GPU) and --scheduler (a running Dask cluster)")
-    return parse_gpus(args.gpus)
+    ids = parse_gpus(args.gpus)
+    per_gpu = getattr(args, "per_gpu", None) or default_per_gpu(len(ids))
+    return [d for d in ids for _ in range(per_gpu)]
 
 # %% ../nbs/20_batch.ipynb #449b72c9
 def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
@@ -426,5 +433,6 @@ def add_executor_options(p):
     "Add the options choosing where runs execute (`--jobs`, `--scheduler`, `--gpus`; read by `gpus_option`) to parser `p`"
     p.add_argument("--jobs", type=int, help="local worker processes (default: CPU count)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed scheduler instead")
-    p.add_argument("--gpus", metavar="all|N", help="run on a local Dask worker per GPU (all visible, or the first N), "
-                   "one run at a time on each; falls back to the --jobs CPU processes when no GPU is visible")
+    p.add_argument("--gpus", metavar="all|N", help="run on local Dask workers pinned to GPUs (all visible, or the first N); "
+                   "falls back to the --jobs CPU processes when no GPU is visible")
+    p.add_argument("--per-gpu", type=int, metavar="N", help="concurrent runs on each GPU (default: 2 CPU cores per run, at most 8)")
