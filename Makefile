@@ -1,10 +1,13 @@
-# The two commands of the README: `make report` (main job) and `make test`. Both install first.
+# The README's commands: `make report` (main job), `make test`, and on a CUDA machine `make test-gpu`.
+# Each installs first; PYTHON=python3 runs test-gpu with an interpreter that already has the packages (no venv).
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PRESET ?= quick
 SEEDS  ?= 0-4
 
-.PHONY: install test report clean-check
+PYTHON ?= $(BIN)/python
+
+.PHONY: install test test-gpu report clean-check
 
 install: $(VENV)/.installed
 
@@ -31,3 +34,7 @@ test: clean-check
 
 report: install
 	$(BIN)/layerwise report --preset $(PRESET) --seeds $(SEEDS)
+
+# on a CUDA machine: every experiment notebook at the full preset's code paths with tiny training, and the device tests
+test-gpu: $(if $(filter $(BIN)/python,$(PYTHON)),install)
+	$(PYTHON) -m pytest -q -m gpu tests/test_gpu.py

@@ -1,0 +1,112 @@
+"""The GPU test target (`make test-gpu`, skipped where CUDA is missing): every experiment notebook through
+`layerwise batch --gpus all` with the full preset's code paths at tiny training (`configs/presets/smoke.yaml`), both
+models, all analyses, distillation, QLoRA and the architecture sweep; then what depends on the device: tensors on the
+GPU, results equal to the CPU's, several runs sharing one GPU."""
+import copy, json, os, subprocess, sys
+import numpy as np, pytest, torch
+from conftest import ROOT, TOY, cli
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+SMOKE = ["--seeds", "0", "-p", "preset=smoke", "--gpus", "all", "--per-gpu", "4"]
+BATCHES = {  # experiment -> its grid and parameters (4 blocks here; the study uses 8)
+    "recommender_baselines": ["--grid", "model=sasrec,bert4rec"],
+    "advanced_theoretical_validation": ["--grid", "model=sasrec,bert4rec", "-p", "n_layers=4"],
+    "layerwise_distillation": ["--grid", "model=sasrec,bert4rec", "--grid", "strategy=fisher,ablation,uniform,random",
+                               "-p", "n_layers=4", "-p", "k=2", "-p", "max_minutes=0"],
+    "multi_layer_architecture_exploration": ["--grid", "model=sasrec,bert4rec", "--grid", "n_layers=2,4", "-p", "max_minutes=0"],
+    "qlora_integration_validation": ["--grid", "layers=all,fisher", "--grid", "quant_type=nf4,int8",
+                                     "-p", "pretrain_minutes=0", "-p", "adapt_epochs=0", "-p", "fisher_users=0"],
+}
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory) -> dict:
+    "Experiment -> (its batch folder, the finished `layerwise batch` process): the five batches run at the same time"
+    out = tmp_path_factory.mktemp("gpu")
+    env = {**os.environ, "LAYERWISE_CACHE": str(out/"cache")}
+    procs = {e: subprocess.Popen([sys.executable, str(ROOT/"tests"/"lw_cli.py"), "batch", e, *SMOKE, *args, "--out", str(out)],
+                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for e, args in BATCHES.items()}
+    return {e: (out/e, p, *p.communicate(timeout=1500)) for e, p in procs.items()}
+
+
+@pytest.mark.parametrize("experiment", list(BATCHES))
+def test_experiment_runs_on_the_gpu(batches, experiment):
+    folder, proc, stdout, stderr = batches[experiment]
+    assert proc.returncode == 0, stderr[-3000:]
+    runs = sorted(folder.glob("*/seed_0"))
+    n_conditions = np.prod([len(a.split("=")[1].split(",")) for a in BATCHES[experiment][1::2] if "," in a])
+    assert len(runs) == n_conditions and all((r/"done.json").exists() for r in runs)
+    for r in runs:
+        env = json.loads((r/"results.json").read_text())["environment"]
+        assert not env["device"].startswith("cpu"), env["device"]  # the notebook ran its model on the GPU
+        assert json.loads((r/"done.json").read_text())["worker"]["CUDA_VISIBLE_DEVICES"] is not None
+    assert json.loads((folder/"summary.json").read_text())["n_failed"] == 0
+
+
+def test_runs_share_a_gpu(tmp_path):
+    "--per-gpu 3: three worker processes pinned to the same GPU execute the runs"
+    r = cli("batch", TOY, "--seeds", "0-5", "-p", "sleep=2", "--gpus", "1", "--per-gpu", "3", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    workers = [json.loads(p.read_text())["worker"] for p in tmp_path.glob("toy/*/seed_*/done.json")]
+    assert len(workers) == 6 and {w["CUDA_VISIBLE_DEVICES"] for w in workers} == {workers[0]["CUDA_VISIBLE_DEVICES"]}
+    assert len({w["pid"] for w in workers}) > 1
+
+
+# ---- device-specific unit tests: a tiny model on the GPU and its copy on the CPU give the same answers
+
+@pytest.fixture(scope="module")
+def tiny():
+    "(split, {model: (cpu model, cuda model)}) for SASRec and BERT4Rec, 3 blocks, random weights"
+    from layerwise.config import TrainConfig
+    from layerwise.recommender.data import SequenceSplit
+    from layerwise.recommender.models import SeqRecommender
+    rng = np.random.default_rng(0)
+    split = SequenceSplit([rng.integers(0, 40, n) for n in rng.integers(3, 15, 64)], rng.integers(0, 40, 64),
+                          rng.integers(0, 40, 64), list(range(40)), list(range(64)))
+    torch.manual_seed(0)
+    models = {}
+    for kind in ("sasrec", "bert4rec"):
+        m = SeqRecommender(TrainConfig(model=kind, n_layers=3, hidden=32, heads=2, inner=64, max_len=12, dropout=0.0), 40).eval()
+        models[kind] = (m, copy.deepcopy(m).cuda())
+    return split, models
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "bert4rec"])
+def test_evaluate_and_logit_lens_match_cpu(tiny, kind):
+    from layerwise.core.infotheory import logit_lens
+    from layerwise.recommender.train import evaluate, left_pad
+    split, (cpu, gpu) = tiny[0], tiny[1][kind]
+    for a, b in zip(evaluate(cpu, split, "valid").values(), evaluate(gpu, split, "valid").values()): assert abs(a - b) < 1e-6
+    hist = left_pad(split.history("valid"), 12, 40)
+    lc, lg = logit_lens(cpu, hist, split.valid), logit_lens(gpu, hist, split.valid)  # targets on the CPU, model on the GPU
+    assert lc.keys() == lg.keys() and all(abs(lc[n][k] - lg[n][k]) < 1e-6 for n in lc for k in lc[n])
+
+
+def test_information_profile_on_gpu_notes_constant_state(tiny):
+    from layerwise.core.infotheory import InfoTheoryConfig, information_profile
+    split, (_, gpu) = tiny[0], tiny[1]["bert4rec"]
+    res = information_profile(gpu, split, InfoTheoryConfig(n_users=None))
+    assert res["constant_states"] == ["embedding"] and np.isnan(res["cka"][0][1]) and not np.isnan(res["cka"][1][2])
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "bert4rec"])
+def test_fisher_on_gpu_matches_cpu(tiny, kind):
+    from layerwise.core.fisher import block_fisher
+    split, (cpu, gpu) = tiny[0], tiny[1][kind]
+    np.testing.assert_allclose(block_fisher(gpu, split, n_users=None), block_fisher(cpu, split, n_users=None), rtol=2e-3)
+
+
+def test_qlora_on_gpu(tiny):
+    import bitsandbytes as bnb
+    from layerwise.core.qlora import finetune, memory_report, prepare_qlora
+    from layerwise.recommender.train import evaluate
+    split, (cpu, gpu) = tiny[0], tiny[1]["sasrec"]
+    ql = prepare_qlora(gpu, r=4, dropout=0.0)
+    lin = [m for m in ql.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert len(lin) == 18 and all(m.weight.device.type == "cuda" for m in lin)
+    evaluate(ql, split, "valid")  # eval first, then train: the order that broke the CPU packed path
+    res = finetune(ql, split, lr=1e-2, max_epochs=2, patience=2, batch_size=16)
+    assert res["first_step"]["peak_bytes"] > 0 and len(res["epochs"]) == 2
+    assert memory_report(ql)["linear_ratio"] < 0.2
