@@ -41,7 +41,7 @@ def test_experiment_runs_on_the_gpu(batches, experiment):
     for r in runs:
         env = json.loads((r/"results.json").read_text())["environment"]
         assert not env["device"].startswith("cpu"), env["device"]  # the notebook ran its model on the GPU
-        assert json.loads((r/"done.json").read_text())["worker"]["CUDA_VISIBLE_DEVICES"] is not None
+        assert json.loads((r/"done.json").read_text())["worker"]["cuda_visible_devices"] is not None
     assert json.loads((folder/"summary.json").read_text())["n_failed"] == 0
 
 
@@ -50,7 +50,7 @@ def test_runs_share_a_gpu(tmp_path):
     r = cli("batch", TOY, "--seeds", "0-5", "-p", "sleep=2", "--gpus", "1", "--per-gpu", "3", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     workers = [json.loads(p.read_text())["worker"] for p in tmp_path.glob("toy/*/seed_*/done.json")]
-    assert len(workers) == 6 and {w["CUDA_VISIBLE_DEVICES"] for w in workers} == {workers[0]["CUDA_VISIBLE_DEVICES"]}
+    assert len(workers) == 6 and {w["cuda_visible_devices"] for w in workers} == {workers[0]["cuda_visible_devices"]}
     assert len({w["pid"] for w in workers}) > 1
 
 

@@ -61,9 +61,9 @@ def hidden_states(model, inputs: torch.Tensor, positions: str = "last", batch_si
     "Hidden states (n, H) of every layer for left-padded histories `inputs`: the `last` position or all non-padding `tokens`"
     if positions not in ("last", "tokens"): raise ValueError(f"hidden_states: positions must be 'last' or 'tokens', got {positions!r}")
     model.eval()
-    out = [[] for _ in range(len(model.blocks) + 1)]
+    device, out = next(model.parameters()).device, [[] for _ in range(len(model.blocks) + 1)]
     for chunk in inputs.split(batch_size):
-        seqs = model.model_input(chunk)  # what the model actually reads (BERT4Rec: + mask token)
+        seqs = model.model_input(chunk.to(device))  # what the model actually reads (BERT4Rec: + mask token)
         for l, h in enumerate(model.encode(seqs, all_layers=True)):  # h: (B, T, H)
             out[l].append((h[:, -1] if positions == "last" else h[seqs != model.pad]).cpu())
     return [torch.cat(o) for o in out]
