@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_importance.ipynb #e12f1570
 from __future__ import annotations
-import math
+import itertools, math
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import scipy.stats
@@ -16,8 +16,8 @@ from ..recommender.train import left_pad, user_tensors
 
 # %% auto #0
 __all__ = ['ImportanceConfig', 'user_ndcg', 'ablation_drops', 'ablation_importance', 'gradient_importance', 'block_influence',
-           'layer_shapley', 'agreement', 'bootstrap_agreement', 'estimate_importance', 'plot_importance',
-           'plot_agreement']
+           'exact_shapley', 'layer_shapley', 'agreement', 'bootstrap_agreement', 'estimate_importance',
+           'plot_importance', 'plot_agreement']
 
 # %% ../../nbs/12_importance.ipynb #e7eb9a06
 @dataclass
@@ -92,23 +92,36 @@ def block_influence(model: SeqRecommender, hist: torch.Tensor, batch_size=256) -
         count += int(real.sum())
     return {"block_influence": (bi / count).numpy(), "angular_distance": (ang / count).numpy()}
 
+# %% ../../nbs/12_importance.ipynb #44d9c6f3
+def exact_shapley(value, n: int) -> np.ndarray:
+    "Shapley values of `n` players for `value` (bool presence tuple of length `n` -> float), from all 2^n coalitions"
+    v = {c: float(value(c)) for c in itertools.product((False, True), repeat=n)}
+    weight = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
+    phi = np.zeros(n)
+    for c, vc in v.items():
+        for i in (j for j in range(n) if not c[j]):
+            phi[i] += weight[sum(c)] * (v[c[:i] + (True,) + c[i + 1:]] - vc)
+    return phi
+
 # %% ../../nbs/12_importance.ipynb #b74eebb3
 def layer_shapley(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, algorithm="exact", max_evals=2000,
                   seed=0, batch_size=256) -> dict:
     "Shapley values of the blocks for the users' NDCG@10 (a coalition keeps its blocks, skips the rest), with v(all), v(none)"
-    import shap  # imported here: importing shap costs seconds, and its numba kernels compile on first use
+    if algorithm not in ("exact", "permutation"): raise ValueError(f"algorithm: expected 'exact' or 'permutation', got {algorithm!r}")
     n_layers, cache = len(model.blocks), {}
-    def value(present: np.ndarray) -> np.ndarray:  # (n, L) presence -> (n,)
-        for row in present.astype(bool):
-            if tuple(row) not in cache:
-                with model.skip_blocks(np.flatnonzero(~row).tolist()): cache[tuple(row)] = user_ndcg(model, hist, targets, batch_size).mean()
-        return np.array([cache[tuple(row)] for row in present.astype(bool)])
-    masker = shap.maskers.Independent(np.zeros((1, n_layers)), max_samples=1)
-    if algorithm == "exact": expl = shap.explainers.Exact(value, masker)(np.ones((1, n_layers)), silent=True)
-    elif algorithm == "permutation": expl = shap.explainers.Permutation(value, masker, seed=seed)(np.ones((1, n_layers)), max_evals=max_evals, silent=True)
-    else: raise ValueError(f"algorithm: expected 'exact' or 'permutation', got {algorithm!r}")
-    v_all, v_none = value(np.ones((2, n_layers)) * [[1], [0]])
-    return {"shapley": expl.values[0], "v_all": float(v_all), "v_none": float(v_none), "n_coalitions": len(cache)}
+    def value(present) -> float:  # presence of each block -> mean NDCG@10
+        row = tuple(bool(b) for b in present)
+        if row not in cache:
+            with model.skip_blocks([l for l, keep in enumerate(row) if not keep]): cache[row] = user_ndcg(model, hist, targets, batch_size).mean()
+        return cache[row]
+    if algorithm == "exact": phi = exact_shapley(value, n_layers)
+    else:
+        import shap  # optional and heavy: importing it costs seconds, and its numba kernels compile on first use
+        masker = shap.maskers.Independent(np.zeros((1, n_layers)), max_samples=1)
+        phi = shap.explainers.Permutation(lambda X: np.array([value(r) for r in X]), masker, seed=seed)(
+            np.ones((1, n_layers)), max_evals=max_evals, silent=True).values[0]
+    v_all, v_none = value([True] * n_layers), value([False] * n_layers)
+    return {"shapley": np.asarray(phi), "v_all": float(v_all), "v_none": float(v_none), "n_coalitions": len(cache)}
 
 # %% ../../nbs/12_importance.ipynb #980a44ae
 def _fast_scores(model, hist, targets, batch_size) -> dict[str, np.ndarray]:
