@@ -398,7 +398,7 @@ def gpus_option(args) -> list[str] | None:
     if not args.gpus: return None
     if args.scheduler: raise BatchError("use one of --gpus (a local worker per GPU) and --scheduler (a running Dask cluster)")
     ids = parse_gpus(args.gpus)
-    per_gpu = getattr(args, "per_gpu", None) or default_per_gpu(len(ids))
+    per_gpu = args.per_gpu or default_per_gpu(len(ids))
     return [d for d in ids for _ in range(per_gpu)]
 
 # %% ../nbs/20_batch.ipynb #449b72c9

@@ -37,7 +37,7 @@ def keep_off_cpu_packed_path(module: nn.Module) -> nn.Module:
     "`module` with the AVX512-BF16 CPU repacking of bitsandbytes 0.50.2 switched off in all its `Linear4bit`s"
     import bitsandbytes as bnb  # heavy: loads native libraries
     for m in module.modules():
-        if isinstance(m, bnb.nn.Linear4bit): m.support_avx512bf16_for_cpu = False  # bitsandbytes 0.50.2: see above
+        if isinstance(m, bnb.nn.Linear4bit): m.support_avx512bf16_for_cpu = False  # 0.50.2: that path needs N % 32 == 0, has no backward, bf16 scales
     return module
 
 # %% ../../nbs/16_qlora.ipynb #28c108fe
