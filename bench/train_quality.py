@@ -1,4 +1,4 @@
-"""Quality and speed of the shipped recommender configs against RecBole 1.2.1 (BASELINES.md).
+"""Quality and speed of the shipped recommender configs against RecBole 1.2.1 (bench/recbole/README.md).
 
 Trains `--config` for each seed (no time cap: the numbers describe the config, not the machine's load), evaluates
 valid/test NDCG@10 with full ranking on our split and on RecBole's own split file, and prints a Markdown table with
@@ -11,7 +11,7 @@ from layerwise.recommender.data import load_split, load_recbole_split
 from layerwise.recommender.train import fit, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT.parent/"shared"/"baselines"/"ml-100k_loo_recbole.tsv"))
+RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
 
 def run(config, seed, overrides):
     cfg, _ = load_config(config, None, [f"seed={seed}", "max_minutes=0", *overrides])

@@ -2,10 +2,10 @@
 
 A variant is a config plus `--set` overrides, optionally with exploration-only changes the library does not ship
 (`label_smoothing`, `item_bias`, `prenorm`, `emb_scale`, `input_mask`: kept here so their numbers can be rerun).
-SASRec variants start from `S_PRE`, the shipped training before the third sweep (lr 1e-3, no weight average,
-patience 10); its `ema_decay` variants ran with a monkeypatch equivalent to the `ema_decay` option now in TrainConfig. BERT4Rec
-variants start from RecBole's settings (`B_RECBOLE`: no window overlap, mask ratio 0.2, patience 10), the shipped
-config before this sweep. Each finished run is printed and appended to `--out` (JSON lines) at once, so a sweep cut
+SASRec variants start from `S_PRE`, the SASRec training these variants were measured against (lr 1e-3, no weight average,
+patience 10); its `ema_decay` variants ran with a monkeypatch equivalent to TrainConfig's `ema_decay` option. BERT4Rec
+variants start from RecBole's settings (`B_RECBOLE`: no window overlap, mask ratio 0.2, patience 10), the reference
+for its variants. Each finished run is printed and appended to `--out` (JSON lines) at once, so a sweep cut
 short keeps what it finished. Results of the H100 runs: bench/results/train_sweep_h100.jsonl, summary in README.md.
 Usage: python bench/train_sweep.py --variants s_base,s_lr2e-3 --seeds 0-2 --jobs 12 --out sweep.jsonl --set device=cuda
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 from layerwise.batch import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
-RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT.parent/"shared"/"baselines"/"ml-100k_loo_recbole.tsv"))
+RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
 S, B = "configs/sasrec_ml100k.yaml", "configs/bert4rec_ml100k.yaml"
-S_PRE = ["lr=0.001", "patience=10", "ema_decay=0"]  # the shipped SASRec training before the third sweep
+S_PRE = ["lr=0.001", "patience=10", "ema_decay=0"]  # SASRec's reference training for the variants
 B_RECBOLE = ["window_stride=0", "mask_prob=0.2", "patience=10"]
 VARIANTS = {  # name -> (config, overrides, exploration change)
     "s_base": (S, [*S_PRE], None), "s_lr2e-3": (S, [*S_PRE, "lr=0.002"], None), "s_lr5e-4": (S, [*S_PRE, "lr=0.0005"], None),

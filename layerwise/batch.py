@@ -15,11 +15,12 @@ from .config import ConfigError
 from .report import atomic_write, results_root
 
 # %% auto #0
-__all__ = ['DONE', 'ERROR', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions', 'condition_slug',
-           'repo_root', 'list_experiments', 'find_experiment', 'notebook_parameters', 'check_parameters', 'RunSpec',
-           'Batch', 'default_out', 'default_cache', 'plan_batch', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus',
-           'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
-           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command', 'add_executor_options']
+__all__ = ['DONE', 'ERROR', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions',
+           'condition_slug', 'repo_root', 'list_experiments', 'find_experiment', 'notebook_parameters',
+           'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch', 'run_state', 'run_one',
+           'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch',
+           'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command',
+           'add_executor_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -219,6 +220,12 @@ def _run_env(spec: RunSpec, results: Path) -> dict:
     if spec.threads: env |= {k: str(spec.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     return env
 
+KERNEL_START_TRIES = 3
+
+def _kernel_did_not_start(e: BaseException) -> bool:
+    "nbclient's error for a kernel that died before its first reply: when many kernels start at once, two can draw the same free port"
+    return isinstance(e, RuntimeError) and "before replying to kernel_info" in str(e)
+
 def _execute(spec: RunSpec, tmp: Path):
     "Run `spec.notebook` into `tmp` under its run environment"
     import papermill
@@ -226,9 +233,14 @@ def _execute(spec: RunSpec, tmp: Path):
     os.environ.update(_run_env(spec, tmp/"results"))
     try:
         with open(tmp/"log.txt", "w") as log:
-            papermill.execute_notebook(spec.notebook, str(tmp/"output.ipynb"), parameters=spec.params, cwd=spec.cwd,
-                                       kernel_name="python3", progress_bar=False, start_timeout=300, stdout_file=log, stderr_file=log,
-                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+            for attempt in range(1, KERNEL_START_TRIES + 1):
+                try: return papermill.execute_notebook(
+                    spec.notebook, str(tmp/"output.ipynb"), parameters=spec.params, cwd=spec.cwd, kernel_name="python3",
+                    progress_bar=False, start_timeout=300, stdout_file=log, stderr_file=log,
+                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                except RuntimeError as e:
+                    if not _kernel_did_not_start(e) or attempt == KERNEL_START_TRIES: raise
+                    print(f"kernel did not start (try {attempt} of {KERNEL_START_TRIES}): {e}", file=log, flush=True)
     finally:
         for k, v in saved.items():
             if v is None: os.environ.pop(k, None)

@@ -1,10 +1,9 @@
-"Our leave-one-out split of ml-100k against the split RecBole 1.2.1 used (shared/baselines, see BASELINES.md)."
+"Our leave-one-out split of ml-100k against the split RecBole 1.2.1 used (bench/recbole/README.md)."
 import numpy as np, pandas as pd, pytest
 from conftest import ROOT
 from layerwise.recommender.data import leave_one_out, load_interactions, load_recbole_split, ml100k_path
 
-RECBOLE = ROOT.parent/"shared"/"baselines"/"ml-100k_loo_recbole.tsv"
-pytestmark = pytest.mark.skipif(not RECBOLE.exists(), reason=f"{RECBOLE} not present (it ships beside the checkout)")
+RECBOLE = ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"
 
 def as_dict(split):
     "user id -> (raw train sequence, raw valid item, raw test item)"
@@ -15,7 +14,7 @@ def as_dict(split):
 def interactions(): return load_interactions(ml100k_path(ROOT/"dataset"))
 
 def test_recbole_split_is_our_loader_with_float32_timestamps(interactions):
-    # BASELINES.md: RecBole sorts by a min-max normalised float32 copy of the timestamp (stable). Doing the same
+    # bench/recbole/README.md: RecBole sorts by a min-max normalised float32 copy of the timestamp (stable). Doing the same
     # with our loader reproduces its file exactly, user for user.
     ts = interactions["timestamp"].to_numpy(np.float64)
     ts32 = ((ts - ts.min()) / (ts.max() - ts.min())).astype(np.float32)
@@ -27,6 +26,6 @@ def test_our_split_differs_only_where_float32_merges_timestamps(interactions):
     assert set(ours) == set(recbole) and len(ours) == 943
     seq_diff = [u for u in ours if ours[u][0] != recbole[u][0]]
     pair_diff = [u for u in ours if ours[u][1:] != recbole[u][1:]]
-    assert (len(seq_diff), len(pair_diff)) == (83, 5)  # the counts BASELINES.md gives
+    assert (len(seq_diff), len(pair_diff)) == (83, 5)  # the counts bench/recbole/README.md gives
     for u in set(seq_diff) | set(pair_diff):  # same items per user, only the order of near-equal timestamps differs
         assert sorted(ours[u][0] + list(ours[u][1:])) == sorted(recbole[u][0] + list(recbole[u][1:]))

@@ -179,10 +179,11 @@ def leave_one_out(df: pd.DataFrame) -> SequenceSplit:
 
 # %% ../../nbs/01_data.ipynb #31345a17
 def load_recbole_split(path) -> SequenceSplit:
-    "Read a RecBole split file (`user_id valid_item test_item train_seq`, tab-separated) as a `SequenceSplit`"
+    "Read a RecBole split file (`user_id valid_item test_item train_seq`, tab-separated, optionally .gz) as a `SequenceSplit`"
     path, rows = Path(path), []
     if not path.exists(): raise DataError(f"{path}: file not found")
-    for lineno, line in enumerate(path.read_text().splitlines()[1:], 2):
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    for lineno, line in enumerate(text.splitlines()[1:], 2):
         parts = line.split("\t")
         if len(parts) != 4: raise DataError(f"{path}, line {lineno}: expected 4 tab-separated columns, got {len(parts)}")
         rows.append((parts[0], parts[1], parts[2], parts[3].split()))
