@@ -82,8 +82,8 @@ def loss_inputs(self: SeqRecommender, windows: torch.Tensor, generator=None) -> 
 def train_loss(self: SeqRecommender, windows: torch.Tensor, generator=None) -> torch.Tensor:
     "Mean cross-entropy of a batch of left-padded training windows (B, max_len + 1)"
     inputs, targets = self.loss_inputs(windows, generator)
-    logits = self.logits(self.encode(inputs))  # (B, T, n_items)
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+    has_target = targets != -100  # scores only where there is a target: padding and unmasked items cost no logits
+    return F.cross_entropy(self.logits(self.encode(inputs)[has_target]), targets[has_target])
 
 # %% ../../nbs/02_models.ipynb #d5031a13
 @patch

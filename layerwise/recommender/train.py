@@ -53,13 +53,19 @@ def evaluate(model: SeqRecommender, split: SequenceSplit, stage="valid", batch_s
     device, hist, targets = next(model.parameters()).device, split.history(stage), torch.as_tensor(split.targets(stage))
     ranks = []
     for i in range(0, len(hist), batch_size):
-        scores = model(left_pad(hist[i:i + batch_size], model.cfg.max_len, model.pad).to(device)).cpu()
-        exclude = None
-        if exclude_seen:
-            exclude = torch.zeros_like(scores, dtype=torch.bool)
-            for r, h in enumerate(hist[i:i + batch_size]): exclude[r, torch.as_tensor(h)] = True
-        ranks.append(target_ranks(scores, targets[i:i + batch_size], exclude))
+        batch = hist[i:i + batch_size]
+        scores = model(left_pad(batch, model.cfg.max_len, model.pad).to(device))
+        exclude = _seen_mask(batch, scores) if exclude_seen else None
+        ranks.append(target_ranks(scores, targets[i:i + batch_size].to(device), exclude).cpu())  # only ranks leave the device
     return rank_metrics(torch.cat(ranks))
+
+def _seen_mask(histories, scores: torch.Tensor) -> torch.Tensor:
+    "Bool mask like `scores` (B, n_items), True at the items of each row's history, built on the scores' device"
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = np.concatenate([np.asarray(h, np.int64) for h in histories]) if len(histories) else np.zeros(0, np.int64)
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    mask[torch.as_tensor(rows, device=scores.device), torch.as_tensor(cols, device=scores.device)] = True
+    return mask
 
 # %% ../../nbs/03_train.ipynb #a3627a95
 def user_tensors(model: SeqRecommender, split: SequenceSplit, stage="valid", n_users=None, seed=0):
