@@ -10,14 +10,17 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['PRESETS_DIR', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override', 'load_config', 'section_config',
-           'section_overrides', 'config_hash', 'save_config']
+__all__ = ['DATASETS', 'PRESETS_DIR', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override', 'load_config',
+           'section_config', 'section_overrides', 'config_hash', 'save_config']
+
+# %% ../nbs/00_config.ipynb #a428f4e4
+DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split")
 
 # %% ../nbs/00_config.ipynb #16f23ae0
 @dataclass
 class TrainConfig:
     "Data, model and optimisation settings of one recommender run"
-    dataset: str = "ml-100k"      # ml-100k | ml-1m | amazon | recbole-split
+    dataset: str = "ml-100k"      # one of DATASETS
     data_path: str = ""           # explicit file; empty = the dataset's default location (fetched if needed)
     k_core: int = 0               # keep users and items with >= k interactions (0 = no filter)
     model: str = "sasrec"         # sasrec (causal) | bert4rec (bidirectional, mask token)
@@ -41,6 +44,7 @@ class TrainConfig:
     device: str = "auto"          # auto = cuda when available
 
     def __post_init__(self):
+        assert self.dataset in DATASETS, f"dataset: expected one of {', '.join(DATASETS)}, got {self.dataset!r}"
         assert self.model in ("sasrec", "bert4rec"), f"model: expected 'sasrec' or 'bert4rec', got {self.model!r}"
         assert self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})"
         assert self.n_layers >= 1 and self.max_len >= 2, "n_layers >= 1 and max_len >= 2 required"
