@@ -117,7 +117,7 @@ def distill_loss(student: SeqRecommender, teacher: SeqRecommender, windows: torc
         parts["kl"] = F.kl_div(F.log_softmax(z_s / T, -1), F.log_softmax(z_t / T, -1), log_target=True, reduction="batchmean")
         parts["mse"] = torch.stack([F.mse_loss(hs[j + 1][real], ht[l + 1][real]) for j, l in enumerate(layers)]).mean()
     loss = cfg.alpha * parts["ce"] + cfg.beta * T ** 2 * parts["kl"] + cfg.gamma * parts["mse"]
-    return loss, {k: v.item() for k, v in parts.items()}
+    return loss, {k: v.detach() for k, v in parts.items()}
 
 # %% ../../nbs/15_distill.ipynb #2daf20e6
 def distill(teacher: SeqRecommender, layers: list[int], split: SequenceSplit, cfg: DistillConfig, progress=True) -> tuple[SeqRecommender, dict]:

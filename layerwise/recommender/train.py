@@ -30,11 +30,12 @@ def get_device(name: str = "auto") -> torch.device:
 # %% ../../nbs/03_train.ipynb #6fb5b4db
 def left_pad(seqs, length: int, pad: int) -> torch.Tensor:
     "Stack the last `length` items of each sequence in `seqs`, left-padded with `pad` -> (N, length)"
-    out = torch.full((len(seqs), length), pad, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        s = s[-length:]
-        if len(s): out[i, length - len(s):] = torch.tensor(s)
-    return out
+    tails = [np.asarray(s[-length:], np.int64) for s in seqs]
+    lens = np.array([len(t) for t in tails], np.int64)
+    starts = np.repeat(np.cumsum(lens) - lens, lens)  # each item's row start in the concatenation
+    out = np.full((len(seqs), length), pad, np.int64)
+    if lens.sum(): out[np.repeat(np.arange(len(seqs)), lens), np.arange(lens.sum()) - starts + length - np.repeat(lens, lens)] = np.concatenate(tails)
+    return torch.from_numpy(out)
 
 def train_windows(split: SequenceSplit, max_len: int, rng: np.random.Generator | None = None, stride: int = 0) -> torch.Tensor:
     "Left-padded windows of up to `max_len + 1` items ending every `stride` items (0 = max_len) back from the end of each history; `rng` shifts the older ends"
@@ -85,7 +86,7 @@ def _load(params, values):
 @torch.no_grad()
 def _ema_update(ema, params, decay: float):
     "One moving-average step: `ema` <- `decay` * `ema` + (1 - `decay`) * `params`"
-    for e, p in zip(ema, params): e.lerp_(p, 1 - decay)
+    torch._foreach_lerp_(ema, params, 1 - decay)  # one fused launch for all tensors on CUDA; the same per-tensor lerp on the CPU
 
 @contextlib.contextmanager
 def _weights_swapped(params, values):
@@ -112,20 +113,20 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, lr:
     bar = tqdm(range(max_epochs), desc=desc, disable=not progress)
     for epoch in bar:
         model.train()
-        t0, logs, windows = time.time(), {}, train_windows(split, model.cfg.max_len, rng, model.cfg.window_stride)
-        for idx in torch.randperm(len(windows), generator=gen).split(batch_size):
+        t0, logs, windows = time.time(), {}, train_windows(split, model.cfg.max_len, rng, model.cfg.window_stride).to(device)
+        for idx in torch.randperm(len(windows), generator=gen).to(device).split(batch_size):
             with probe() if probe else contextlib.nullcontext() as probed:
-                out = loss_fn(windows[idx].to(device), gen if device.type == "cpu" else None)
+                out = loss_fn(windows[idx], gen if device.type == "cpu" else None)
                 loss, parts = out if isinstance(out, tuple) else (out, {})
                 opt.zero_grad(); loss.backward(); opt.step()
                 if ema: _ema_update(ema, params, ema_decay)
             if probe: probe, first_step_result = None, probed
-            for k, v in {"loss": loss.item(), **parts}.items(): logs.setdefault(k, []).append(v)
+            for k, v in {"loss": loss, **parts}.items(): logs.setdefault(k, []).append(v.detach())  # stays on the device until the epoch ends
         with _weights_swapped(params, ema):
             ndcg = evaluate(model, split, "valid")["NDCG@10"]
             if ndcg > best: best, best_epoch, stale, best_state = ndcg, epoch + 1, 0, snapshot()
             else: stale += 1
-        history.append({"epoch": epoch + 1, **{k: float(np.mean(v)) for k, v in logs.items()}, "valid_NDCG@10": ndcg, "seconds": time.time() - t0})
+        history.append({"epoch": epoch + 1, **{k: float(np.mean(torch.stack(v).double().cpu().numpy())) for k, v in logs.items()}, "valid_NDCG@10": ndcg, "seconds": time.time() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", ndcg=f"{ndcg:.4f}", best=f"{best:.4f}")
         if stale >= patience or max_minutes and time.time() - start > 60 * max_minutes: break
     _load(params, best_state)
