@@ -120,7 +120,7 @@ def machine(device: str) -> dict:
     gpu = None
     if device.startswith("cuda"): gpu = torch.cuda.get_device_name(0)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"device": device, "gpu": gpu, "cpus": os.cpu_count(), "torch": torch.__version__, "commit": commit or os.environ.get("COMMIT")}
+    return {"device": device, "gpu": gpu, "cpus": os.cpu_count(), "torch": torch.__version__, "commit": os.environ.get("COMMIT") or commit}  # COMMIT: where the checkout has no current .git
 
 
 if __name__ == "__main__":
