@@ -13,8 +13,8 @@ import seaborn as sns
 from .report import atomic_write, markdown_table, to_jsonable
 
 # %% auto #0
-__all__ = ['t_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'depth_blocks', 'share_gap_test',
-           'plot_metric', 'load_batch', 'metric_summary', 'summarize', 'summary_markdown']
+__all__ = ['t_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'share_gap_test', 'plot_metric',
+           'load_batch', 'metric_summary', 'summarize', 'summary_markdown']
 
 # %% ../nbs/21_stats.ipynb #441a6818
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -121,13 +121,6 @@ def paired_tests(values: pd.DataFrame, alpha: float = 0.05) -> list[dict]:
     rows = [{"group1": str(g1), "group2": str(g2), **_paired_t(wide[g1], wide[g2])} for g1, g2 in itertools.combinations(wide.columns, 2)]
     for r, p in zip(rows, holm([r["p"] for r in rows])): r.update(p_holm=float(p), reject=bool(p <= alpha))
     return rows
-
-# %% ../nbs/21_stats.ipynb #6f8194b0
-def depth_blocks(n_blocks: int, fractions=(0.1, 0.5, 0.9)) -> list[int]:
-    "Sorted distinct indices of the blocks of `n_blocks` at depth `fractions` (0 = input side): min(n-1, floor(f*n))"
-    if n_blocks < 1: raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-    if not all(0 <= f <= 1 for f in fractions): raise ValueError(f"fractions must lie in [0, 1], got {fractions}")
-    return sorted({min(n_blocks - 1, math.floor(f * n_blocks + 1e-9)) for f in fractions})
 
 # %% ../nbs/21_stats.ipynb #da40660d
 def _gap_permutation_p(shares: np.ndarray, b: int, observed: float, n_permutations: int, seed: int) -> tuple[float, str, int]:
