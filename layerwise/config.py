@@ -40,6 +40,7 @@ class TrainConfig:
     ema_decay: float = 0.0        # validate and keep a moving average of the weights with this decay (0 = off)
     max_minutes: float = 0.0      # wall-clock cap on training (0 = none)
     exclude_seen: bool = False    # RecBole does not exclude already-seen items for sequential models
+    sampled_negatives: int = 0    # also report test ranks among this many sampled negatives, uniform and by popularity (0 = off)
     seed: int = 0
     device: str = "auto"          # auto = cuda when available
 
@@ -132,8 +133,8 @@ def section_overrides(overrides, name: str, cls) -> list[str]:
     return [f"{name}.{s.strip()}" if s.split("=", 1)[0].strip() in own else s for s in overrides]
 
 # %% ../nbs/00_config.ipynb #bde136fc
-def config_hash(cfg, ignore=("device",), extra=None) -> str:
-    "Short stable hash of dataclass `cfg` (minus `ignore` fields) and optional `extra` data"
+def config_hash(cfg, ignore=("device", "sampled_negatives"), extra=None) -> str:
+    "Short stable hash of dataclass `cfg` (minus `ignore` fields: by default those that do not change training) and optional `extra` data"
     d = {k: v for k, v in asdict(cfg).items() if k not in ignore}
     blob = json.dumps([d, extra], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['KS', 'target_ranks', 'rank_metrics']
+__all__ = ['KS', 'target_ranks', 'rank_metrics', 'sample_negatives', 'sampled_ranks']
 
 # %% ../../nbs/04_metrics.ipynb #4ad88064
 KS = (5, 10, 20)
@@ -33,3 +33,22 @@ def rank_metrics(ranks, ks=KS) -> dict[str, float]:
         out[f"NDCG@{k}"] = (hit / torch.log2(r + 2)).mean().item()
         out[f"MRR@{k}"] = (hit / (r + 1)).mean().item()
     return out
+
+# %% ../../nbs/04_metrics.ipynb
+def sample_negatives(histories, targets, n_items: int, n: int = 100, weights=None, seed: int = 0) -> np.ndarray:
+    "`n` distinct items per user outside its history and target, uniform or proportional to `weights`, drawn with `seed` -> (N, n)"
+    rng, w = np.random.default_rng(seed), None if weights is None else np.asarray(weights, dtype=float)
+    out = np.empty((len(targets), n), np.int64)
+    for u, (h, t) in enumerate(zip(histories, targets)):
+        allowed = np.ones(n_items, bool); allowed[np.asarray(h, np.int64)] = False; allowed[t] = False
+        if w is not None: allowed &= w > 0
+        cand = np.flatnonzero(allowed)
+        if len(cand) < n: raise ValueError(f"user {u}: only {len(cand)} items can be negatives, {n} asked")
+        out[u] = rng.choice(cand, n, replace=False, p=None if w is None else w[cand] / w[cand].sum())
+    return out
+
+# %% ../../nbs/04_metrics.ipynb
+def sampled_ranks(scores: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    "0-based rank of each target among itself and its sampled `negatives` (B, n), ties as `target_ranks`"
+    scores = scores.float()  # (B, n_items)
+    return (scores.gather(1, negatives) > scores.gather(1, targets[:, None])).sum(1)

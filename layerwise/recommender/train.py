@@ -12,11 +12,11 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig, config_hash
 from .data import SequenceSplit, load_split
 from .models import SeqRecommender
-from .metrics import target_ranks, rank_metrics
+from .metrics import target_ranks, rank_metrics, sample_negatives, sampled_ranks
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'user_tensors', 'train_loop', 'fit',
-           'default_cache_dir', 'load_checkpoint', 'train_or_load', 'TrainingRun']
+__all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'sampled_metrics', 'user_tensors',
+           'train_loop', 'fit', 'default_cache_dir', 'load_checkpoint', 'train_or_load', 'TrainingRun']
 
 # %% ../../nbs/03_train.ipynb #e9a9bbb8
 def seed_everything(seed: int):
@@ -48,8 +48,8 @@ def train_windows(split: SequenceSplit, max_len: int, rng: np.random.Generator |
 
 # %% ../../nbs/03_train.ipynb #05f05677
 @torch.no_grad()
-def evaluate(model: SeqRecommender, split: SequenceSplit, stage="valid", batch_size=512, exclude_seen=False) -> dict:
-    "HR/NDCG/MRR@{5,10,20} of `model` on `stage` of `split`"
+def evaluate(model: SeqRecommender, split: SequenceSplit, stage="valid", batch_size=512, exclude_seen=False, negatives=None) -> dict:
+    "HR/NDCG/MRR@{5,10,20} of `model` on `stage` of `split`: full ranking, or among each user's sampled `negatives` (N, n) if given"
     model.eval()
     device, hist, targets = next(model.parameters()).device, split.history(stage), torch.as_tensor(split.targets(stage))
     ranks = []
@@ -57,7 +57,9 @@ def evaluate(model: SeqRecommender, split: SequenceSplit, stage="valid", batch_s
         batch = hist[i:i + batch_size]
         scores = model(left_pad(batch, model.cfg.max_len, model.pad).to(device))
         exclude = _seen_mask(batch, scores) if exclude_seen else None
-        ranks.append(target_ranks(scores, targets[i:i + batch_size].to(device), exclude).cpu())  # only ranks leave the device
+        t = targets[i:i + batch_size].to(device)
+        r = target_ranks(scores, t, exclude) if negatives is None else sampled_ranks(scores, t, negatives[i:i + batch_size].to(device))
+        ranks.append(r.cpu())  # only ranks leave the device
     return rank_metrics(torch.cat(ranks))
 
 def _seen_mask(histories, scores: torch.Tensor) -> torch.Tensor:
@@ -67,6 +69,14 @@ def _seen_mask(histories, scores: torch.Tensor) -> torch.Tensor:
     mask = torch.zeros_like(scores, dtype=torch.bool)
     mask[torch.as_tensor(rows, device=scores.device), torch.as_tensor(cols, device=scores.device)] = True
     return mask
+
+# %% ../../nbs/03_train.ipynb
+def sampled_metrics(model: SeqRecommender, split: SequenceSplit, n: int = 100, seed: int = 0, stage="test") -> dict:
+    "Metrics of `stage` among `n` sampled negatives per user: {'<stage>_sampled_uniform': ..., '<stage>_sampled_popularity': ...}"
+    hist, targets = split.history(stage), split.targets(stage)
+    popularity = np.bincount(np.concatenate(split.train), minlength=split.n_items) if split.train else None
+    return {f"{stage}_sampled_{how}": evaluate(model, split, stage, negatives=torch.as_tensor(
+                sample_negatives(hist, targets, split.n_items, n, weights, seed))) for how, weights in (("uniform", None), ("popularity", popularity))}
 
 # %% ../../nbs/03_train.ipynb #a3627a95
 def user_tensors(model: SeqRecommender, split: SequenceSplit, stage="valid", n_users=None, seed=0):
@@ -189,6 +199,7 @@ class TrainingRun(Analyzer):
         split = self.split if self.split is not None else load_split(self.config)
         model, info = train_or_load(self.config, split, progress=self.progress)
         metrics = {s: evaluate(model, split, s, exclude_seen=self.config.exclude_seen) for s in ("valid", "test")}
+        if self.config.sampled_negatives: metrics |= sampled_metrics(model, split, self.config.sampled_negatives, self.config.seed)
         h = info["history"]
         return {"seed": self.config.seed, "metrics": metrics, "epochs": len(h["epochs"]), "best_epoch": h["best_epoch"],
                 "seconds_per_epoch": h["seconds_per_epoch"], "seconds_to_best": h["seconds_to_best"],
