@@ -14,7 +14,7 @@ __all__ = ['DATASETS', 'PRESETS_DIR', 'TrainConfig', 'ConfigError', 'config_from
            'section_config', 'section_overrides', 'config_hash', 'save_config']
 
 # %% ../nbs/00_config.ipynb #a428f4e4
-DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split")
+DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split", "file")  # file: data_path, format from its name
 
 # %% ../nbs/00_config.ipynb #16f23ae0
 @dataclass
