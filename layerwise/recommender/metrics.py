@@ -34,7 +34,7 @@ def rank_metrics(ranks, ks=KS) -> dict[str, float]:
         out[f"MRR@{k}"] = (hit / (r + 1)).mean().item()
     return out
 
-# %% ../../nbs/04_metrics.ipynb
+# %% ../../nbs/04_metrics.ipynb #cfb8ad38
 def sample_negatives(histories, targets, n_items: int, n: int = 100, weights=None, seed: int = 0) -> np.ndarray:
     "`n` distinct items per user outside its history and target, uniform or proportional to `weights`, drawn with `seed` -> (N, n)"
     rng, w = np.random.default_rng(seed), None if weights is None else np.asarray(weights, dtype=float)
@@ -47,7 +47,7 @@ def sample_negatives(histories, targets, n_items: int, n: int = 100, weights=Non
         out[u] = rng.choice(cand, n, replace=False, p=None if w is None else w[cand] / w[cand].sum())
     return out
 
-# %% ../../nbs/04_metrics.ipynb
+# %% ../../nbs/04_metrics.ipynb #5c0c7b6a
 def sampled_ranks(scores: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
     "0-based rank of each target among itself and its sampled `negatives` (B, n), ties as `target_ranks`"
     scores = scores.float()  # (B, n_items)

@@ -70,7 +70,7 @@ def _seen_mask(histories, scores: torch.Tensor) -> torch.Tensor:
     mask[torch.as_tensor(rows, device=scores.device), torch.as_tensor(cols, device=scores.device)] = True
     return mask
 
-# %% ../../nbs/03_train.ipynb
+# %% ../../nbs/03_train.ipynb #88d98298
 def sampled_metrics(model: SeqRecommender, split: SequenceSplit, n: int = 100, seed: int = 0, stage="test") -> dict:
     "Metrics of `stage` among `n` sampled negatives per user: {'<stage>_sampled_uniform': ..., '<stage>_sampled_popularity': ...}"
     hist, targets = split.history(stage), split.targets(stage)
