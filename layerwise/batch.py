@@ -17,10 +17,10 @@ from .report import atomic_write, results_root
 # %% auto #0
 __all__ = ['DONE', 'ERROR', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions',
            'condition_slug', 'repo_root', 'list_experiments', 'find_experiment', 'notebook_parameters',
-           'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch', 'run_state', 'run_one',
-           'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch',
-           'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command',
-           'add_executor_options']
+           'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch', 'read_plan',
+           'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor',
+           'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option',
+           'cmd_batch', 'add_batch_command', 'add_executor_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -158,8 +158,8 @@ def default_cache() -> Path:
     return Path(os.environ.get("LAYERWISE_CACHE") or repo_root()/"results"/"cache").resolve()
 
 # %% ../nbs/20_batch.ipynb #66c42ace
-def plan_batch(experiment: str, seeds="0", params=None, grid=None, preset=None, out=None, experiments=None) -> Batch:
-    "Validate and plan `experiment` over `seeds` x `grid` with fixed `params` (+ `preset`) into `out`/<experiment>"
+def plan_batch(experiment: str, seeds="0", params=None, grid=None, preset=None, out=None, experiments=None, name=None) -> Batch:
+    "Validate and plan `experiment` over `seeds` x `grid` with fixed `params` (+ `preset`) into `out`/<`name` or experiment>"
     notebook = find_experiment(experiment, experiments)
     params, grid, seeds = dict(params or {}), dict(grid or {}), parse_seeds(seeds)
     if preset is not None: params["preset"] = preset
@@ -169,12 +169,34 @@ def plan_batch(experiment: str, seeds="0", params=None, grid=None, preset=None, 
     if "seed" not in declared: raise BatchError(f"{notebook.name} does not declare parameter 'seed'")
     params = check_parameters(notebook, params)
     grid = {k: [check_parameters(notebook, {k: v})[k] for v in vs] for k, vs in grid.items()}
-    folder = Path(out or default_out(preset)).resolve()/notebook.stem
+    folder = Path(out or default_out(preset)).resolve()/(name or notebook.stem)
     b = Batch(notebook.stem, notebook, folder, seeds, grid, params)
     cwd, cache = str(repo_root()), str(default_cache())
     b.runs = [RunSpec(str(notebook), str(folder/condition_slug(c)/f"seed_{s}"), {**params, **c, "seed": s}, cwd, cache)
               for c in grid_conditions(grid) for s in seeds]
     return b
+
+# %% ../nbs/20_batch.ipynb #4dd033ff
+def read_plan(path) -> dict[str, dict]:
+    "Batch name -> {experiment, grid, params} from plan YAML `path` (`experiment` defaults to the name)"
+    path = Path(path)
+    if not path.is_file(): raise BatchError(f"{path}: plan file not found")
+    plan = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(plan, dict): raise BatchError(f"{path}: expected a mapping of batch name -> {{experiment, grid, params}}")
+    out = {}
+    for name, entry in plan.items():
+        entry = entry or {}
+        bad = set(entry) - {"experiment", "grid", "params"} if isinstance(entry, dict) else {"(not a mapping)"}
+        if bad: raise BatchError(f"{path}: batch {name!r}: unknown key(s) {sorted(bad)} (allowed: experiment, grid, params)")
+        out[name] = {"experiment": entry.get("experiment", name), "grid": entry.get("grid") or {}, "params": entry.get("params") or {}}
+    return out
+
+# %% ../nbs/20_batch.ipynb #701bc4aa
+def plan_batches(plan: dict, seeds="0", preset=None, out=None, experiments=None) -> list[Batch]:
+    "Plan every batch of `plan` (from `read_plan`); `preset` goes to the notebooks that declare it"
+    return [plan_batch(e["experiment"], seeds, e["params"], e["grid"],
+                       preset if "preset" in notebook_parameters(find_experiment(e["experiment"], experiments)) else None,
+                       out, experiments, name) for name, e in plan.items()]
 
 # %% ../nbs/20_batch.ipynb #2de7a85e
 DONE, ERROR = "done.json", "error.json"
