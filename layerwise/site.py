@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_site.ipynb #c8aad45f
 from __future__ import annotations
-import glob, html, json, os, re, shutil, subprocess, tempfile, threading
+import fnmatch, glob, html, json, os, re, shutil, subprocess, tempfile, threading
 from pathlib import Path
 import nbformat, yaml
 from .batch import (add_executor_options, default_out, gpus_option, list_experiments, notebook_parameters, plan_batch,
@@ -79,12 +79,21 @@ def _stage_batch(batch: Path, dest: Path):
     for run in summary["runs"]:
         if (batch/run["folder"]/"output.ipynb").is_file(): _stage_run(batch/run["folder"], dest/run["folder"])
 
+def _stage_study(layers: Path, dest: Path):
+    "Copy the study page folder `layers` (`index.md` + figures) into `dest`, its `# title` line as frontmatter"
+    md = (layers/"index.md").read_text()
+    title, _, body = md.partition("\n") if md.startswith("# ") else (f"# {layers.parent.name}", "", md)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest/"index.md").write_text(f"---\ntitle: {json.dumps(title[2:].strip())}\n---\n{body}")
+    for png in layers.glob("*.png"): shutil.copy2(png, dest/png.name)
+
 def stage_site(stage, root=None, batches=()) -> Path:
-    "Fill folder `stage` with `_quarto.yml`, the cleaned `nbs/*.ipynb` and the `batches` under `reports/`"
+    "Fill folder `stage` with `_quarto.yml`, the cleaned `nbs/*.ipynb`, the `batches` and the study pages of `root` under `reports/`"
     root, stage = Path(root or repo_root()), Path(stage)
     stage.mkdir(parents=True, exist_ok=True); shutil.copy2(root/"_quarto.yml", stage/"_quarto.yml")
     for nb in sorted((root/"nbs").glob("*.ipynb")): nbformat.write(clean_notebook(nbformat.read(nb, as_version=4)), stage/nb.name)
     for b in batches: _stage_batch(Path(b), stage/"reports"/Path(b).name)
+    for page in sorted((root/"results"/"study").glob("*/layers/index.md")): _stage_study(page.parent, stage/"reports"/f"study-{page.parent.parent.name}")
     return stage
 
 # %% ../nbs/22_site.ipynb #f3d0c522
@@ -107,8 +116,11 @@ def page_title(path) -> str:
 
 # %% ../nbs/22_site.ipynb #7ac34760
 def _expand(item, stage: Path) -> list[Path]:
-    "Pages of sidebar `item` (a path or a glob) under `stage`"
-    return [Path(p).relative_to(stage) for p in sorted(glob.glob(str(stage/item)))] if glob.has_magic(item) else [Path(item)]
+    "Pages of sidebar `item` (a path, or a glob whose segments may be `!(a|b)`: any name but `a` or `b`) under `stage`"
+    if not glob.has_magic(item) and "!(" not in item: return [Path(item)]
+    parts = item.split("/"); nots = {i: m[1].split("|") for i, p in enumerate(parts) if (m := re.fullmatch(r"!\((.*)\)", p))}
+    found = [Path(p).relative_to(stage) for p in sorted(glob.glob(str(stage/"/".join("*" if i in nots else p for i, p in enumerate(parts)))))]
+    return [p for p in found if not any(fnmatch.fnmatchcase(p.parts[i], a) for i, alts in nots.items() for a in alts)]
 
 def sidebar_entries(stage) -> list:
     "The sidebar of `stage/_quarto.yml`: a list of (title, page) and (section, [(title, page), ...])"
