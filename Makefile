@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PRESET ?= quick
 SEEDS  ?= 0-4
+DATASET ?= ml-100k
 
 PYTHON ?= $(BIN)/python
 
-.PHONY: install test test-gpu report clean-check
+.PHONY: install test test-gpu study report clean-check
 
 install: $(VENV)/.installed
 
@@ -38,3 +39,8 @@ report: install
 # on a CUDA machine: every experiment notebook at the full preset's code paths with tiny training, and the device tests
 test-gpu: $(if $(filter $(BIN)/python,$(PYTHON)),install)
 	$(PYTHON) -m pytest -q -m gpu tests/test_gpu.py
+
+# on a CUDA machine: the full study (configs/study.yaml, full preset, seeds 0-4) on every GPU, published into
+# results/study/$(DATASET)/ (tracked in git); finished runs are kept, so it continues where it stopped
+study: $(if $(filter $(BIN)/python,$(PYTHON)),install)
+	$(PYTHON) -c "from layerwise.cli import main; main()" study --dataset $(DATASET) --seeds $(SEEDS) --gpus all
