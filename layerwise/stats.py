@@ -13,8 +13,8 @@ import seaborn as sns
 from .report import atomic_write, markdown_table, to_jsonable
 
 # %% auto #0
-__all__ = ['t_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'share_gap_test', 'plot_metric',
-           'load_batch', 'metric_summary', 'summarize', 'summary_markdown']
+__all__ = ['QUICK_NOTE', 't_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'share_gap_test',
+           'plot_metric', 'load_batch', 'metric_summary', 'summarize', 'summary_markdown']
 
 # %% ../nbs/21_stats.ipynb #441a6818
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -305,12 +305,16 @@ def _tests_made(s: dict) -> str:
             f"{sum(1 + k for _, k in fam)} tests in all, not corrected across metrics.")
 
 # %% ../nbs/21_stats.ipynb #0bdfc34f
+QUICK_NOTE = ("> **A pipeline check: it answers nothing.** These runs use the quick preset (3 training epochs, sampled users), so that "
+              "every experiment runs on a 2-core CPU; the models are far from converged. The full-size answers are on the study pages.\n")
+
 def summary_markdown(s: dict) -> str:
     "The Markdown report of batch summary `s`"
     head = [f"# {s['experiment']}: batch summary\n",
             f"`{Path(s['notebook']).name}` over seeds {s['seeds']} x {len(s['conditions'])} condition(s) "
             f"({', '.join(s['conditions'])}); fixed parameters {s['params'] or '{}'}. "
             f"{s['n_runs'] - s['n_failed']} of {s['n_runs']} runs finished, {s['n_failed']} failed.\n"]
+    if s["params"].get("preset") == "quick": head.insert(1, QUICK_NOTE)
     overview = [_overview_row(k, m) for k, m in s["metrics"].items()]
     if overview: head += ["## Overview\n", _tests_made(s) + "\n", markdown_table(overview)]
     runs = [{"condition": r["condition"], "seed": r["seed"], "notebook": f"[output.ipynb]({r['folder']}/output.ipynb)"} for r in s["runs"]]
