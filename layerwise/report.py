@@ -44,13 +44,14 @@ def git_sha() -> str | None:
     except (OSError, subprocess.SubprocessError): return None
 
 def environment() -> dict:
-    "Package versions, Python, platform, device and git sha of this process"
+    "Package versions, Python, platform, device, git sha and peak GPU memory (MiB, None without CUDA) of this process"
     def v(p):
         try: return version(p)
         except PackageNotFoundError: return None
     return {"packages": {p: v(p) for p in _PACKAGES}, "python": platform.python_version(), "platform": platform.platform(),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
-            "torch_threads": torch.get_num_threads(), "git_sha": git_sha()}
+            "torch_threads": torch.get_num_threads(), "git_sha": git_sha(),
+            "gpu_peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None}
 
 # %% ../nbs/05_report.ipynb #ac101d81
 def results_root() -> Path:

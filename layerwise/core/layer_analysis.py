@@ -6,7 +6,7 @@
 from __future__ import annotations
 import itertools, math
 from dataclasses import dataclass
-import numpy as np
+import numpy as np, torch
 from ..config import section_config
 from ..report import Analyzer, markdown_table
 from ..viz import plot_layer_scores, plot_heatmap
@@ -74,32 +74,41 @@ class LayerAnalyzer(Analyzer):
         super().__init__(config); self.model, self.split, self.sections = model, split, sections or {}
     def section(self, cls, name): return section_config(cls, self.sections, name, self.config.seed)
 
+# %% ../../nbs/17_layer_analysis.ipynb #6d3ae3d6
+def _free_gpu(result):
+    "`result`, after emptying the CUDA caching allocator (a no-op without CUDA)"
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
+    return result
+
 # %% ../../nbs/17_layer_analysis.ipynb #7699f5b5
 from fastcore.basics import patch
 
 @patch
 def analyze(self: LayerAnalyzer) -> dict:
-    "Run every layer measure on the model and users"
+    "Run every layer measure on the model and users, freeing cached GPU memory after each large one"
     from layerwise.core.importance import ImportanceConfig, estimate_importance, agreement
     from layerwise.core.uncertainty import UncertaintyConfig, recommender_uncertainty
     from layerwise.core.infotheory import InfoTheoryConfig, information_profile
-    cfg, fp = self.config, fisher_profile(self.model, self.split, self.config)
-    imp = estimate_importance(self.model, self.split, self.section(ImportanceConfig, "importance"))
+    cfg, model, split = self.config, self.model, self.split
+    fp = _free_gpu(fisher_profile(model, split, cfg))
+    imp = _free_gpu(estimate_importance(model, split, self.section(ImportanceConfig, "importance")))
+    unc = _free_gpu(recommender_uncertainty(model, split, self.section(UncertaintyConfig, "uncertainty"), fisher=fp["fisher"]))
+    info = _free_gpu(information_profile(model, split, self.section(InfoTheoryConfig, "infotheory")))
     scores = {"fisher": fp["blocks"], **imp["scores"]}
-    table = agreement(scores)
-    unc = recommender_uncertainty(self.model, self.split, self.section(UncertaintyConfig, "uncertainty"), fisher=fp["fisher"])
-    info = information_profile(self.model, self.split, self.section(InfoTheoryConfig, "infotheory"))
+    table, removal = agreement(scores), agreement(scores, reference="iterative_removal")
     H = hypothesis_blocks(len(fp["blocks"]), cfg.depths)
     hyp = {name: depth_hypothesis_test(scores[name], H) for name in ("fisher", "ablation") if np.clip(scores[name], 0, None).sum() > 0}
     return {"layer_scores": fp["table"].to_dict(orient="index"), "concentration": fp["concentration"], "critical_layers": fp["critical"],
-            "estimator_scores": scores, "estimator_agreement": table.to_dict(orient="index"), "uncertainty": unc,
-            "infotheory": info, "hypothesis": hyp, "metrics": _flat_metrics(fp, table, unc, info, hyp, imp)}
+            "estimator_scores": scores, "estimator_agreement": table.to_dict(orient="index"),
+            "removal_agreement": removal.to_dict(orient="index"), "iterative_removal": imp["removal"], "uncertainty": unc,
+            "infotheory": info, "hypothesis": hyp, "metrics": _flat_metrics(fp, table, removal, unc, info, hyp, imp)}
 
 # %% ../../nbs/17_layer_analysis.ipynb #22faec86
-def _flat_metrics(fp, table, unc, info, hyp, imp) -> dict:
+def _flat_metrics(fp, table, removal, unc, info, hyp, imp) -> dict:
     "The headline scalars that batch runs aggregate"
     m = {f"fisher_{k}": v for k, v in fp["concentration"].items()}
     m.update({f"spearman_{e}_vs_ablation": r["spearman"] for e, r in table.to_dict(orient="index").items()})
+    m.update({f"spearman_{e}_vs_iterative_removal": r["spearman"] for e, r in removal.to_dict(orient="index").items()})
     m.update({f"hyp_{n}_{k}": h[k] for n, h in hyp.items() for k in ("share", "gap", "p_value")})
     m.update(n_critical_mass=float(len(fp["critical"]["mass"])), ndcg10_all_blocks=imp["v_all"], **unc["metrics"])
     m.update({k: v for k, v in info["metrics"].items() if k.startswith("lens_")})
@@ -128,13 +137,17 @@ def _verdict(h: dict) -> str:
 
 @patch
 def report(self: LayerAnalyzer, results: dict) -> str:
-    "Markdown summary: Fisher table, concentration, critical layers, agreement, depth-hypothesis verdict"
+    "Markdown summary: Fisher table, concentration, critical layers, agreement with both ground truths, depth-hypothesis verdict"
     lines = ["# Layer analysis\n", markdown_table([{"layer": n, **r} for n, r in results["layer_scores"].items()]),
              "\n## Concentration of block Fisher mass\n", markdown_table([results["concentration"]]),
              f"\nCritical blocks (>= {self.config.critical_mass:.0%} of mass): {results['critical_layers']['mass']}; "
              f"z-score rule: {results['critical_layers']['zscore']}\n",
              "\n## Agreement with layer ablation (ground truth)\n",
              markdown_table([{"estimator": e, **r} for e, r in results["estimator_agreement"].items()]),
+             "\n## Agreement with iterative removal (second ground truth)\n",
+             f"Removal order (SLEB, survivor last): {results['iterative_removal']['order']}; NDCG@10 after 0, 1, ... removals: "
+             + ", ".join(f"{v:.4f}" for v in results["iterative_removal"]["ndcg"]) + "\n",
+             markdown_table([{"estimator": e, **r} for e, r in results["removal_agreement"].items()]),
              "\n## Depth hypothesis (blocks at ~10/50/90% depth are critical)\n"]
     for name, h in results["hypothesis"].items():
         lines.append(f"- {name}: blocks {h['blocks']} hold {h['share']:.1%} of the mass vs {h['expected']:.1%} if uniform; "
