@@ -4,27 +4,33 @@
 
 # %% ../nbs/22_site.ipynb #c8aad45f
 from __future__ import annotations
-import fnmatch, glob, html, json, os, re, shutil, subprocess, tempfile, threading
+import fnmatch, glob, html, json, os, re, shutil, subprocess, tarfile, tempfile, threading, warnings
 from pathlib import Path
 import nbformat, yaml
-from .batch import (add_executor_options, default_out, gpus_option, list_experiments, notebook_parameters, plan_batch,
+from .batch import (add_executor_options, default_cache, default_out, gpus_option, list_experiments, notebook_parameters, plan_batch,
                              raise_if_failed, repo_root, run_batches)
 from .config import ConfigError
 from .report import atomic_write, results_root
 from .stats import summarize
 
 # %% auto #0
-__all__ = ['clean_notebook', 'write_readme', 'latest_batches', 'stage_site', 'page_title', 'sidebar_entries', 'sidebar_html',
-           'html_exporter', 'render_page', 'render_nbconvert', 'build_site', 'report_plan', 'report', 'cmd_site',
-           'cmd_report', 'add_site_command', 'add_report_command']
+__all__ = ['KATEX_VERSION', 'clean_notebook', 'write_readme', 'latest_batches', 'stage_site', 'page_title', 'sidebar_entries',
+           'sidebar_html', 'fetch_katex', 'install_katex', 'html_exporter', 'render_page', 'render_nbconvert',
+           'build_site', 'report_plan', 'report', 'cmd_site', 'cmd_report', 'add_site_command', 'add_report_command']
 
 # %% ../nbs/22_site.ipynb #45b0afe7
 def _directives(src: str) -> list[str]:
     "The `#|` directive lines of cell source `src`"
     return [l for l in src.splitlines() if re.match(r"\s*#\|", l)]
 
+def _title_first(cells: list) -> list:
+    "`cells` with the first Markdown cell starting with `# ` (the title) moved to the front"
+    i = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
+    return cells if i is None else [cells[i], *cells[:i], *cells[i + 1:]]
+
+# %% ../nbs/22_site.ipynb #bd20f836
 def clean_notebook(nb):
-    "Copy of `nb` without `#| hide` cells, without `#|` lines, and without code cells left empty"
+    "Copy of `nb` without `#| hide` cells, `#|` lines and code cells left empty, its title cell first"
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for c in nb.cells:
@@ -33,7 +39,7 @@ def clean_notebook(nb):
             c.source = "\n".join(l for l in c.source.splitlines() if not re.match(r"\s*#\|", l)).strip("\n")
             if not c.source: continue
         cells.append(c)
-    nb.cells = cells
+    nb.cells = _title_first(cells)
     return nb
 
 # %% ../nbs/22_site.ipynb #88c730d5
@@ -151,21 +157,69 @@ def sidebar_html(entries, page: Path, title: str = "layerwise") -> str:
     home = os.path.relpath("index.html", page.parent).replace(os.sep, "/")
     return f'<nav class="lw-sidebar"><a class="lw-title" href="{home}">{html.escape(title)}</a><ul>{items(entries)}</ul></nav>'
 
-# %% ../nbs/22_site.ipynb #5915a56c
-_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{% block extra_css %}<style>
+# %% ../nbs/22_site.ipynb #da0f5f47
+KATEX_VERSION = "0.19.1"  # the newest release (`npm view katex version`) when pinned
+_KATEX_FILES = ("katex.min.css", "katex.min.js", "contrib/auto-render.min.js", "fonts")
+
+def _npm_unpack(spec: str, dest: Path):
+    "`npm pack` package `spec` into folder `dest`: the tarball and its `package/` (unpacked whole or not at all)"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
+        subprocess.run(["npm", "pack", spec, "--fetch-retries=1"], cwd=tmp, check=True, capture_output=True, text=True, timeout=300)
+        tgz = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tgz) as t: t.extractall(tmp, filter="data")
+        dest.mkdir(exist_ok=True); shutil.rmtree(dest/"package", ignore_errors=True)
+        tgz.replace(dest/tgz.name); (Path(tmp)/"package").rename(dest/"package")
+
+# %% ../nbs/22_site.ipynb #e129b752
+def fetch_katex(version: str = KATEX_VERSION, cache=None) -> Path | None:
+    "KaTeX's `dist/` folder, `npm pack`ed once into `cache` (default `<checkpoint cache>/katex-<version>`); None, with a warning, if npm fails"
+    cache = Path(cache or default_cache()/f"katex-{version}"); dist = cache/"package"/"dist"
+    if not all((dist/f).exists() for f in _KATEX_FILES):
+        try: _npm_unpack(f"katex@{version}", cache)
+        except (OSError, subprocess.SubprocessError, tarfile.TarError, StopIteration) as e:
+            err = getattr(e, "stderr", None)
+            why = err.strip().splitlines()[0] if isinstance(err, str) and err.strip() else f"{type(e).__name__}: {e}"
+            warnings.warn(f"KaTeX {version} not fetched ({why}); math on the site stays as LaTeX source"); return None
+    return dist
+
+# %% ../nbs/22_site.ipynb #75833605
+def install_katex(out, dist) -> Path:
+    "Copy KaTeX's css, js, auto-render and fonts from its `dist` folder into `out/assets/katex`; returns that folder"
+    dest = Path(out)/"assets"/"katex"
+    for f in _KATEX_FILES:
+        (dest/f).parent.mkdir(parents=True, exist_ok=True)
+        if (Path(dist)/f).is_dir(): shutil.copytree(Path(dist)/f, dest/f, dirs_exist_ok=True)
+        else: shutil.copy2(Path(dist)/f, dest/f)
+    return dest
+
+# %% ../nbs/22_site.ipynb #6483b9c4
+_SIDEBAR_CSS = """<style>
 nav.lw-sidebar{position:fixed;top:0;left:0;bottom:0;width:15rem;overflow-y:auto;padding:1rem;background:#f7f7f9;
   border-right:1px solid #ddd;font:14px/1.5 system-ui,sans-serif;z-index:10}
 nav.lw-sidebar ul{list-style:none;padding-left:.6rem;margin:.2rem 0} nav.lw-sidebar a{text-decoration:none;color:#2c5282}
 nav.lw-sidebar a.active{font-weight:bold} nav.lw-sidebar .lw-title{font-size:1.2rem;font-weight:bold}
 nav.lw-sidebar li.section>span{font-weight:600;color:#444} body.jp-Notebook>main{margin-left:17rem;max-width:70rem}
-</style>{% endblock extra_css %}
-{%- block body_header -%}{{ super() }}{{ resources.lw_sidebar }}{%- endblock body_header -%}
-"""
+</style>"""
+
+# %% ../nbs/22_site.ipynb #f13385e4
+_KATEX_HEAD = r"""{%- if resources.lw_katex -%}
+<link rel="stylesheet" href="{{ resources.lw_katex }}/katex.min.css">
+<script defer src="{{ resources.lw_katex }}/katex.min.js"></script>
+<script defer src="{{ resources.lw_katex }}/contrib/auto-render.min.js" onload="renderMathInElement(document.body, {delimiters: [
+  {left: '$$', right: '$$', display: true}, {left: '\\[', right: '\\]', display: true},
+  {left: '$', right: '$', display: false}, {left: '\\(', right: '\\)', display: false}], throwOnError: false})"></script>
+{%- endif -%}"""
+
+# %% ../nbs/22_site.ipynb #5915a56c
+_TEMPLATE = ("{%- extends 'lab/index.html.j2' -%}\n"
+             + "".join(f"{{%- block {b} -%}}{{%- endblock {b} -%}}\n" for b in ("html_head_js_requirejs", "html_head_js_mermaidjs", "jupyter_widgets"))
+             + f"{{%- block html_head_js_mathjax -%}}{_KATEX_HEAD}{{%- endblock html_head_js_mathjax -%}}\n"
+             + f"{{% block extra_css %}}{_SIDEBAR_CSS}{{% endblock extra_css %}}\n"
+             + "{%- block body_header -%}{{ super() }}{{ resources.lw_sidebar }}{%- endblock body_header -%}\n")
 
 def html_exporter():
-    "nbconvert's JupyterLab HTML exporter with the site sidebar and images embedded"
+    "nbconvert's JupyterLab HTML exporter: the site sidebar, KaTeX from the site, images embedded, nothing from a CDN"
     import jinja2
     from nbconvert import HTMLExporter
     return HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"layerwise.html.j2": _TEMPLATE})],
@@ -176,29 +230,32 @@ def _relink(page_html: str) -> str:
     "Rewrite relative links to `.ipynb`/`.md` files in `page_html` to `.html`"
     return re.sub(r'href="([^":?#]+)\.(?:ipynb|md)(#[^"]*)?"', lambda m: f'href="{m[1]}.html{m[2] or ""}"', page_html)
 
-def render_page(src: Path, dest: Path, nav: str, exporter=None):
-    "Render notebook or Markdown page `src` to HTML `dest` with sidebar `nav`"
+def render_page(src: Path, dest: Path, nav: str, exporter=None, katex: str = ""):
+    "Render notebook or Markdown page `src` to HTML `dest` with sidebar `nav` and KaTeX from folder URL `katex` (none: math as source)"
     if src.suffix == ".md":
         fm, body = _split_frontmatter(src.read_text())
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell((f"# {fm['title']}\n\n" if fm.get("title") else "") + body)])
     else: nb = nbformat.read(src, as_version=4)
     nb.metadata["title"] = page_title(src)
     body, _ = (exporter or html_exporter()).from_notebook_node(nb, resources={"metadata": {"path": str(src.parent), "name": src.stem},
-                                                                              "lw_sidebar": nav})
+                                                                              "lw_sidebar": nav, "lw_katex": katex})
     dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(_relink(body))
 
 # %% ../nbs/22_site.ipynb #caba6d1f
-def render_nbconvert(stage, out) -> Path:
-    "Render every page of staged folder `stage` into `out` with nbconvert; returns `out/index.html`"
+def render_nbconvert(stage, out, katex=None) -> Path:
+    "Render every page of staged folder `stage` into `out` with nbconvert, math by KaTeX `dist/` folder `katex` (None: as source); returns `out/index.html`"
     stage, out = Path(stage), Path(out)
     entries, ex = sidebar_entries(stage), html_exporter()
+    if katex: install_katex(out, katex)
     pages = sorted(p.relative_to(stage) for p in [*stage.glob("**/*.ipynb"), *stage.glob("**/*.md")])
-    for p in pages: render_page(stage/p, out/_html_path(p), sidebar_html(entries, p), ex)
+    for p in pages:
+        k = os.path.relpath("assets/katex", p.parent).replace(os.sep, "/") if katex else ""
+        render_page(stage/p, out/_html_path(p), sidebar_html(entries, p), ex, k)
     return out/"index.html"
 
 # %% ../nbs/22_site.ipynb #269953be
-def build_site(root=None, out=None, batches=None, quarto: bool | None = None) -> Path:
-    "Build the site of repo `root` with `batches` (default: the latest of each experiment) into `out` (`_site/`)"
+def build_site(root=None, out=None, batches=None, quarto: bool | None = None, katex=None) -> Path:
+    "Build the site of repo `root` with `batches` (default: the latest of each experiment) into `out` (`_site/`); KaTeX `dist/` folder `katex` (default `fetch_katex()`, False: none) for nbconvert"
     root = Path(root or repo_root()); out = Path(out or root/"_site")
     batches = latest_batches() if batches is None else batches
     quarto = shutil.which("quarto") is not None if quarto is None else quarto
@@ -208,7 +265,7 @@ def build_site(root=None, out=None, batches=None, quarto: bool | None = None) ->
         if quarto:
             subprocess.run(["quarto", "render"], cwd=stage, check=True)
             shutil.copytree(stage/"_site", out)
-        else: render_nbconvert(stage, out)
+        else: render_nbconvert(stage, out, fetch_katex() if katex is None else katex)
     return out/"index.html"
 
 # %% ../nbs/22_site.ipynb #3fbdd6e5

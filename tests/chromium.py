@@ -1,5 +1,5 @@
 """A headless Chromium driven through the DevTools protocol (websocket-client, already a Jupyter dependency):
-open a page, wait until it and its images have loaded, read facts from the DOM."""
+open a page, wait until it, its images and its fonts have loaded, read facts from the DOM and the URLs it requested."""
 import json, shutil, subprocess, tempfile, time, urllib.request
 from urllib.parse import unquote
 from pathlib import Path
@@ -7,10 +7,14 @@ import websocket
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
-_FACTS = """JSON.stringify({ready: document.readyState, title: document.title,
+_FACTS = """JSON.stringify({ready: document.readyState, title: document.title, fonts: document.fonts.status,
   images: Array.from(document.images).map(i => ({src: i.getAttribute('src').slice(0, 80), complete: i.complete, width: i.naturalWidth})),
   tables: document.querySelectorAll('table').length, sidebar: !!document.querySelector('nav.lw-sidebar'),
-  links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href), text: document.body ? document.body.innerText : ''})"""
+  links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href), text: document.body ? document.body.innerText : '',
+  heading: (document.querySelector('h1, h2, h3, h4, h5, h6') || {}).textContent || null,
+  first_cell: (document.querySelector('.jp-Cell') || {className: ''}).className, katex: document.querySelectorAll('.katex').length,
+  katex_errors: document.querySelectorAll('.katex-error').length,
+  loaded_fonts: Array.from(document.fonts).filter(f => f.status === 'loaded').map(f => f.family)})"""
 
 
 class Chromium:
@@ -31,15 +35,17 @@ class Chromium:
             if pages or time.time() > deadline: break
             time.sleep(0.1)
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], suppress_origin=True, timeout=60)
-        self.n = 0
+        self.n, self.requests = 0, []
+        self.send("Network.enable")
         return self
 
     def send(self, method, **params):
-        "Call DevTools `method` and return its result"
+        "Call DevTools `method` and return its result (recording the URLs of requests reported meanwhile)"
         self.n += 1
         self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
+            if msg.get("method") == "Network.requestWillBeSent": self.requests.append(msg["params"]["request"]["url"])
             if msg.get("id") == self.n:
                 if "error" in msg: raise RuntimeError(f"{method}: {msg['error']}")
                 return msg["result"]
@@ -49,13 +55,16 @@ class Chromium:
         return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
     def facts(self, url, timeout=60) -> dict:
-        "Load `url`; once the document and every image are complete, return title, images, tables, links, text"
+        """Load `url`; once the document, every image and its fonts are complete, return title, images, tables, links,
+        text, headings, math and the URLs the page requested (`requests`)"""
+        self.requests = []
         self.send("Page.navigate", url=url)
         deadline = time.time() + timeout
         while True:
             time.sleep(0.2)
             f = json.loads(self.evaluate(_FACTS) or "{}")
-            if f.get("ready") == "complete" and all(i["complete"] for i in f["images"]) and unquote(self.evaluate("location.href")) == unquote(url): return f
+            if (f.get("ready") == "complete" and f.get("fonts") == "loaded" and all(i["complete"] for i in f["images"])
+                    and unquote(self.evaluate("location.href")) == unquote(url)): return {**f, "requests": list(self.requests)}
             if time.time() > deadline: raise TimeoutError(f"{url} did not finish loading: {f.get('ready')}")
 
     def __exit__(self, *exc):

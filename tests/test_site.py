@@ -1,9 +1,13 @@
-"The built site in a real browser: every page reachable from index.html, images load, report tables present."
-import shutil, urllib.parse
+"""The built site in a real browser: every page reachable from index.html, images load, report tables present, module
+pages open with their title and typeset their math with the site's own KaTeX, loading nothing from outside the site."""
+import re, shutil, urllib.parse
 from pathlib import Path
 import pytest
 from chromium import CHROMIUM, Chromium
-from layerwise.site import write_readme
+from layerwise.site import page_title, write_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; CI installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def test_readme_from_index(tmp_path):
     assert readme.read_text().startswith("# layerwise")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; CI installs it)")
+@NEEDS_CHROMIUM
 def test_site_in_browser(site):
     root = site.parent.resolve()
     as_path = lambda url: Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
@@ -53,3 +57,28 @@ def test_site_in_browser(site):
     assert len([p for p in pages if p.parent == root and p.name != "index.html"]) >= 8, "module docs are in the sidebar"
     modules = [p for p in pages if p.name in ("20_batch.html", "21_stats.html")]
     assert len(modules) == 2, "module docs are in the sidebar"
+
+
+@pytest.fixture(scope="module")
+def fisher(site) -> dict:
+    "The browser's facts about the module page of nbs/10_fisher.ipynb (display math, inline math)"
+    with Chromium() as browser: return browser.facts((site.parent/"10_fisher.html").resolve().as_uri())
+
+
+@NEEDS_CHROMIUM
+def test_module_page_offline_and_titled(site, fisher):
+    root, page = site.parent.resolve(), (site.parent/"10_fisher.html").read_text()
+    assert not re.findall(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"', page), "nothing to load from a CDN"
+    inside = lambda u: u.startswith("data:") or (u.startswith("file://") and root in Path(urllib.parse.unquote(urllib.parse.urlparse(u).path)).parents)
+    assert fisher["requests"] and not [u for u in fisher["requests"] if not inside(u)], fisher["requests"]
+    assert fisher["heading"].rstrip("¶").strip() == page_title(ROOT/"nbs"/"10_fisher.ipynb") == "fisher"
+    assert "jp-MarkdownCell" in fisher["first_cell"], "the title cell comes before the imports"
+
+
+@NEEDS_CHROMIUM
+def test_module_page_math(site, fisher):
+    if not (site.parent/"assets"/"katex"/"katex.min.js").is_file():
+        pytest.skip("KaTeX was not fetched when the site was built (no npm or registry): math stays as source")
+    assert fisher["katex"] >= 10 and fisher["katex_errors"] == 0, (fisher["katex"], fisher["katex_errors"])
+    assert "$$" not in fisher["text"] and "\\frac" not in fisher["text"] and "$N$" not in fisher["text"], "math left as source"
+    assert any(f.startswith("KaTeX") for f in fisher["loaded_fonts"]), fisher["loaded_fonts"]  # fonts/ found next to katex.min.css
