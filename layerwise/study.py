@@ -16,13 +16,13 @@ from .report import atomic_write, environment, markdown_table, to_jsonable
 from .stats import describe, paired_tests, share_gap_test, summarize
 
 # %% auto #0
-__all__ = ['CONCENTRATION', 'LABELS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares', 'estimator_shares',
-           'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table', 'which_estimator', 'q2_finding',
-           'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence', 'uncertainty_profile', 'q4_finding',
-           'plot_uncertainty', 'mean_cka', 'representations', 'lens_reach', 'q5_finding', 'plot_representations',
-           'plot_cka', 'low_runs', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary',
-           'study_markdown', 'study_figures', 'study_page', 'main_study_page', 'publish_batch', 'run_record',
-           'run_study', 'cmd_study', 'add_study_command']
+__all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares',
+           'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
+           'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
+           'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations', 'lens_reach',
+           'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts', 'model_summary',
+           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'study_page', 'main_study_page',
+           'publish_batch', 'run_record', 'run_study', 'cmd_study', 'add_study_command']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -51,8 +51,9 @@ def block_shares(scores) -> np.ndarray:
 
 # %% ../nbs/23_study.ipynb #12783a4f
 def estimator_shares(runs: list[dict]) -> dict[str, np.ndarray]:
-    "Estimator -> seeds x blocks `block_shares` of each run's `estimator_scores` (the estimators of the first run)"
-    return {k: np.array([block_shares(r["estimator_scores"][k]) for r in runs]) for k in runs[0]["estimator_scores"]}
+    "Estimator -> seeds x blocks `block_shares` of each run's `estimator_scores` (the estimators every run has)"
+    return {k: np.array([block_shares(r["estimator_scores"][k]) for r in runs]) for k in runs[0]["estimator_scores"]
+            if all(k in r["estimator_scores"] for r in runs)}
 
 # %% ../nbs/23_study.ipynb #f4904fda
 def _describe_columns(x) -> list[dict]:
@@ -75,7 +76,8 @@ def which_blocks(runs: list[dict]) -> dict:
 
 # %% ../nbs/23_study.ipynb #dd9b241e
 LABELS = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "fisher": "Fisher", "ablation": "ablation", "grad_norm": "gradient norm",
-          "taylor": "Taylor", "block_influence": "Block Influence", "angular_distance": "angular distance", "shapley": "Shapley", "laplace": "Laplace"}
+          "taylor": "Taylor", "block_influence": "Block Influence", "angular_distance": "angular distance", "shapley": "Shapley", "laplace": "Laplace",
+          "iterative_removal": "iterative removal"}
 
 # %% ../nbs/23_study.ipynb #af548188
 def label(name: str) -> str: return LABELS.get(name, name)
@@ -151,12 +153,15 @@ def agreement_table(runs: list[dict]) -> pd.DataFrame:
                          for r in runs for k, v in r["estimator_agreement"].items()], columns=["estimator", "seed", "spearman", "kendall"])
 
 # %% ../nbs/23_study.ipynb #0d559ce9
+GROUND_TRUTHS = ("ablation", "iterative_removal")
+
 def which_estimator(runs: list[dict]) -> dict:
     "Q2 for one model's `runs`: per estimator Spearman and Kendall with ablation (mean, 95% t-CI), paired t-tests on Spearman (Holm), the best"
     t = agreement_table(runs); est = list(dict.fromkeys(t["estimator"]))
     agree = {k: {m: describe(t.loc[(t.estimator == k) & t[m].notna(), m]) for m in ("spearman", "kendall")} for k in est}
     long = t.rename(columns={"estimator": "condition", "spearman": "value"})[["condition", "seed", "value"]].dropna()
-    best = max(est, key=lambda k: -math.inf if agree[k]["spearman"]["mean"] is None else agree[k]["spearman"]["mean"])
+    cheap = [k for k in est if k not in GROUND_TRUTHS]  # the candidates: iterative removal is a second ground truth, not an estimator
+    best = max(cheap, key=lambda k: -math.inf if agree[k]["spearman"]["mean"] is None else agree[k]["spearman"]["mean"])
     return {"estimators": est, "agreement": agree, "per_seed": {k: t.loc[t.estimator == k, "spearman"].tolist() for k in est},
             "seeds": sorted(t["seed"].unique().tolist()), "paired_tests": paired_tests(long), "best": best}
 
@@ -470,13 +475,20 @@ def _q1_rows(ms: dict) -> list[dict]:
     return conc + crit + sets
 
 # %% ../nbs/23_study.ipynb #58fc403f
+def _removal_sentence(m: str, q2: dict) -> str:
+    "What model `m`'s Q2 summary says of the second ground truth, SLEB-style iterative removal, or that it was not run"
+    a = q2["agreement"].get("iterative_removal")
+    if a is None: return f"{label(m)}: SLEB-style iterative removal (remove the block that hurts least, repeat) is not in these runs.\n"
+    return (f"{label(m)}: the two ground truths, ablation and SLEB-style iterative removal (remove the block that hurts least, repeat), "
+            f"agree with Spearman {_ci(a['spearman'], '.2f')}; removal is not a candidate for the best estimator.\n")
+
 def _md_q2(s: dict) -> list[str]:
     "Q2: method, forest plot, verdicts, agreement and paired-test tables"
     ms = s["models"]; out = [f"## Q2. {QUESTIONS[1][1]}\n", "Per run, Spearman ρ and Kendall τ between each estimator's block scores and the ablation "
            "drops (the ground truth); across seeds the mean and 95% t-CI, and paired t-tests on ρ between every two estimators (paired by seed), "
            "Holm-corrected within the model.\n", "![Agreement with ablation](q2_agreement.png)\n"]
     out += [f"{v['findings']['q2']}\n" for v in ms.values()]
-    out.append("SLEB-style iterative removal (drop the least important block, re-evaluate, repeat) is not in this batch: it is not yet run.\n")
+    out += [_removal_sentence(m, v["q2"]) for m, v in ms.items()]
     return out + [x for m, v in ms.items() for x in _q2_tables(m, v["q2"])]
 
 # %% ../nbs/23_study.ipynb #a0c37da4
