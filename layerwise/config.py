@@ -41,6 +41,7 @@ class TrainConfig:
     max_minutes: float = 0.0      # wall-clock cap on training (0 = none)
     exclude_seen: bool = False    # RecBole does not exclude already-seen items for sequential models
     sampled_negatives: int = 0    # also report test ranks among this many sampled negatives, uniform and by popularity (0 = off)
+    train_users: int = 0          # users whose training windows one epoch uses, drawn afresh each epoch (0 = all)
     seed: int = 0
     device: str = "auto"          # auto = cuda when available
 

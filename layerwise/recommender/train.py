@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_train.ipynb #f4272b9d
 from __future__ import annotations
-import contextlib, json, os, random, shutil, tempfile, time
+import contextlib, dataclasses, json, os, random, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch
@@ -16,7 +16,7 @@ from .metrics import target_ranks, rank_metrics, sample_negatives, sampled_ranks
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'sampled_metrics', 'user_tensors',
-           'train_loop', 'fit', 'default_cache_dir', 'load_checkpoint', 'train_or_load', 'TrainingRun']
+           'epoch_users', 'train_loop', 'fit', 'default_cache_dir', 'load_checkpoint', 'train_or_load', 'TrainingRun']
 
 # %% ../../nbs/03_train.ipynb #e9a9bbb8
 def seed_everything(seed: int):
@@ -107,6 +107,14 @@ def _weights_swapped(params, values):
     try: yield
     finally: _load(params, saved)
 
+# %% ../../nbs/03_train.ipynb #4536e181
+def epoch_users(split: SequenceSplit, n: int, rng: np.random.Generator) -> SequenceSplit:
+    "`split` cut to `n` users drawn by `rng` (the whole `split`, and no draw, when `n` is 0 or >= its number of users)"
+    if not n or n >= split.n_users: return split
+    keep = np.sort(rng.choice(split.n_users, n, replace=False))
+    return dataclasses.replace(split, train=[split.train[i] for i in keep], valid=split.valid[keep], test=split.test[keep],
+                               user_ids=[split.user_ids[i] for i in keep])
+
 # %% ../../nbs/03_train.ipynb #756d7b40
 def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, lr: float, max_epochs: int, patience: int,
                batch_size: int, weight_decay=0.0, max_minutes=0.0, seed=0, start_counts=False, first_step=None,
@@ -123,7 +131,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, lr:
     bar = tqdm(range(max_epochs), desc=desc, disable=not progress)
     for epoch in bar:
         model.train()
-        t0, logs, windows = time.time(), {}, train_windows(split, model.cfg.max_len, rng, model.cfg.window_stride).to(device)
+        t0, logs, windows = time.time(), {}, train_windows(epoch_users(split, model.cfg.train_users, rng), model.cfg.max_len, rng, model.cfg.window_stride).to(device)
         for idx in torch.randperm(len(windows), generator=gen).to(device).split(batch_size):
             with probe() if probe else contextlib.nullcontext() as probed:
                 out = loss_fn(windows[idx], gen if device.type == "cpu" else None)
