@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from layerwise.core.qlora import add_qlora_command
     from layerwise.batch import add_batch_command
     from layerwise.site import add_site_command, add_report_command
-    from layerwise.study import add_study_command
+    from layerwise.study_run import add_study_command
     for add in (add_analyze_command, add_distill_command, add_qlora_command, add_batch_command, add_site_command, add_report_command,
                 add_study_command): add(sub)
     return parser

@@ -99,7 +99,9 @@ def stage_site(stage, root=None, batches=()) -> Path:
     stage.mkdir(parents=True, exist_ok=True); shutil.copy2(root/"_quarto.yml", stage/"_quarto.yml")
     for nb in sorted((root/"nbs").glob("*.ipynb")): nbformat.write(clean_notebook(nbformat.read(nb, as_version=4)), stage/nb.name)
     for b in batches: _stage_batch(Path(b), stage/"reports"/Path(b).name)
-    for page in sorted((root/"results"/"study").glob("*/layers/index.md")): _stage_study(page.parent, stage/"reports"/f"study-{page.parent.parent.name}")
+    for page in sorted((root/"results"/"study").glob("*/*/index.md")):  # per dataset: layers (questions 1-5), compression (6-7)
+        name = page.parent.parent.name + ("" if page.parent.name == "layers" else f"-{page.parent.name}")
+        _stage_study(page.parent, stage/"reports"/f"study-{name}")
     return stage
 
 # %% ../nbs/22_site.ipynb #f3d0c522

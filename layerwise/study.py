@@ -4,16 +4,14 @@
 
 # %% ../nbs/23_study.ipynb #18722097
 from __future__ import annotations
-import argparse, datetime, io, json, math, shutil, signal, threading, time
+import argparse, io, json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats as sps
 import matplotlib.pyplot as plt
 import seaborn as sns
-from .batch import (add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
-                             raise_if_failed, read_plan, repo_root, run_batches, _raise_interrupt)
-from .report import atomic_write, environment, markdown_table, to_jsonable
-from .stats import describe, paired_tests, share_gap_test, summarize
+from .report import atomic_write, markdown_table, to_jsonable
+from .stats import describe, paired_tests, share_gap_test
 
 # %% auto #0
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares',
@@ -21,8 +19,7 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'Q
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
            'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations', 'lens_reach',
            'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts', 'model_summary',
-           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'study_page', 'main_study_page',
-           'publish_batch', 'run_record', 'run_study', 'cmd_study', 'add_study_command']
+           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -591,64 +588,6 @@ def main_study_page(argv: list[str] | None = None) -> Path:
     a = p.parse_args(argv); page = study_page(a.folder, a.out, a.permutations)
     print(page)
     return page
-
-# %% ../nbs/23_study.ipynb #009fac5d
-def _with_dataset(plan: dict, dataset: str) -> dict:
-    "`plan` with `dataset` passed to every batch whose notebook declares a `dataset` parameter"
-    return {n: {**e, "params": {**e["params"], "dataset": dataset}} if "dataset" in notebook_parameters(find_experiment(e["experiment"])) else e
-            for n, e in plan.items()}
-
-# %% ../nbs/23_study.ipynb #497508e7
-def publish_batch(batch_folder, dest) -> Path:
-    "Copy batch `batch_folder` without its executed notebooks into `dest` (replacing it in one rename); returns `dest`"
-    dest = Path(dest); tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(batch_folder, tmp, ignore=shutil.ignore_patterns("*.ipynb", ".*"))
-    shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
-    return dest
-
-# %% ../nbs/23_study.ipynb #75bf877c
-def run_record(command: str, batches: list, wall_s: float, **extra) -> dict:
-    "What `run.json` says of a study: command, commit, device, packages, wall time, runs finished/failed per batch"
-    env, runs = environment(), {}
-    for b in batches:
-        s = json.loads((Path(b.folder)/"summary.json").read_text())
-        runs[Path(b.folder).name] = {"finished": s["n_runs"] - s["n_failed"], "failed": s["n_failed"]}
-    return {"command": command, "commit": (env.get("git_sha") or "")[:7] or None, "gpu": env.get("device"), "wall_s": round(wall_s, 1),
-            "date": datetime.date.today().isoformat(), **extra, "runs": runs, "packages": env.get("packages"), "python": env.get("python")}
-
-# %% ../nbs/23_study.ipynb #ef4f5171
-def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=None, scheduler=None, gpus=None, out=None, dest=None,
-              command="layerwise study") -> Path:
-    "Run the study plan `config` on `dataset`, summarize and publish it into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
-    plan = _with_dataset(read_plan(config or repo_root()/"configs"/"study.yaml"), dataset)
-    batches = plan_batches(plan, seeds, preset, Path(out or default_out("study"))/dataset)
-    t0 = time.time(); outcomes = run_batches(batches, jobs, scheduler, gpus=gpus); wall = time.time() - t0
-    dest = Path(dest or repo_root()/"results"/"study"/dataset)
-    for b in batches: summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
-    atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(command, batches, wall, preset=preset, seeds=seeds, dataset=dataset)), indent=1))
-    if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
-    raise_if_failed(outcomes, dest)
-    return dest
-
-# %% ../nbs/23_study.ipynb #d16a0c61
-def cmd_study(args) -> Path:
-    "Run, summarize and publish the study; returns its folder (`RunsFailed` after publishing if a run failed)"
-    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _raise_interrupt)
-    command = f"layerwise study --dataset {args.dataset} --preset {args.preset} --seeds {args.seeds}" + (f" --gpus {args.gpus}" if args.gpus else "")
-    return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command)
-
-def add_study_command(subparsers):
-    "Add `layerwise study` to `subparsers`"
-    p = subparsers.add_parser("study", help="run the full study (configs/study.yaml) on one dataset, publish it into results/study/<dataset>/")
-    p.add_argument("--dataset", default="ml-100k", help="dataset name (default: %(default)s)")
-    p.add_argument("--preset", choices=["quick", "full"], default="full", help="size preset (default: %(default)s)")
-    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
-    p.add_argument("--config", help="study plan (default: configs/study.yaml)")
-    add_executor_options(p)
-    p.add_argument("--out", help="batch root (default: results/batch/study)"); p.add_argument("--dest", help="published study (default: results/study/<dataset>)")
-    p.set_defaults(func=cmd_study)
-    return p
 
 # %% ../nbs/23_study.ipynb #febd7b51
 if __name__ == "__main__" and "__file__" in globals(): main_study_page()
