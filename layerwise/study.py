@@ -19,7 +19,8 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'Q
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
            'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations', 'lens_reach',
            'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts', 'model_summary',
-           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'study_page', 'main_study_page']
+           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page', 'study_page',
+           'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -568,15 +569,20 @@ def study_figures(s: dict) -> dict:
             "q5_representations.png": plot_representations(s), "q5_cka.png": plot_cka(s)}
 
 # %% ../nbs/23_study.ipynb #a8d5f375
-def study_page(folder, out, n_permutations: int = 10_000) -> Path:
-    "Write the study page of batch `folder` into folder `out`: `index.md`, its PNG figures and `study.json`; returns the page"
-    s, out = study_summary(folder, n_permutations), Path(out)
-    for name, fig in study_figures(s).items():
+def write_page(out, figures: dict, summary: dict, markdown: str, json_name: str) -> Path:
+    "Write a study page into folder `out`: each of `figures` as PNG, `summary` as `json_name`, `markdown` as `index.md`, each atomically"
+    out = Path(out)
+    for name, fig in figures.items():
         buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
         atomic_write(out/name, buf.getvalue())
-    atomic_write(out/"study.json", json.dumps(s, indent=1))
-    atomic_write(out/"index.md", study_markdown(s))
+    atomic_write(out/json_name, json.dumps(summary, indent=1))
+    atomic_write(out/"index.md", markdown)
     return out/"index.md"
+
+def study_page(folder, out, n_permutations: int = 10_000) -> Path:
+    "Write the study page of batch `folder` into folder `out`: `index.md`, its PNG figures and `study.json`; returns the page"
+    s = study_summary(folder, n_permutations)
+    return write_page(out, study_figures(s), s, study_markdown(s), "study.json")
 
 # %% ../nbs/23_study.ipynb #f4914192
 def main_study_page(argv: list[str] | None = None) -> Path:

@@ -4,13 +4,13 @@
 
 # %% ../nbs/24_study_compression.ipynb #bdc7b4e1
 from __future__ import annotations
-import io, json, math
+import json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_anova, paired_tests
-from .study import _band, _ci, label
+from .study import _band, _ci, label, write_page
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
@@ -429,10 +429,5 @@ def compression_figures(s: dict) -> dict:
 # %% ../nbs/24_study_compression.ipynb #e881a498
 def compression_page(dest, out) -> Path:
     "Write the compression page of published study folder `dest` into `out`: `index.md`, its PNG figures, `compression.json`; returns the page"
-    s, out = compression_summary(dest), Path(out)
-    for name, fig in compression_figures(s).items():
-        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
-        atomic_write(out/name, buf.getvalue())
-    atomic_write(out/"compression.json", json.dumps(s, indent=1))
-    atomic_write(out/"index.md", compression_markdown(s))
-    return out/"index.md"
+    s = compression_summary(dest)
+    return write_page(out, compression_figures(s), s, compression_markdown(s), "compression.json")
