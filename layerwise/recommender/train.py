@@ -30,12 +30,17 @@ def get_device(name: str = "auto") -> torch.device:
 # %% ../../nbs/03_train.ipynb #6fb5b4db
 def left_pad(seqs, length: int, pad: int) -> torch.Tensor:
     "Stack the last `length` items of each sequence in `seqs`, left-padded with `pad` -> (N, length)"
-    tails = [np.asarray(s[-length:], np.int64) for s in seqs]
-    lens = np.array([len(t) for t in tails], np.int64)
-    starts = np.repeat(np.cumsum(lens) - lens, lens)  # each item's row start in the concatenation
+    rows, from_end, items = _ragged([s[-length:] for s in seqs])
     out = np.full((len(seqs), length), pad, np.int64)
-    if lens.sum(): out[np.repeat(np.arange(len(seqs)), lens), np.arange(lens.sum()) - starts + length - np.repeat(lens, lens)] = np.concatenate(tails)
+    out[rows, length - from_end] = items
     return torch.from_numpy(out)
+
+def _ragged(seqs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Every item of the sequences `seqs`, concatenated: its row, its place counted from its row's end (1 = last), its value"
+    lens = np.array([len(s) for s in seqs], np.int64)
+    from_end = np.repeat(np.cumsum(lens), lens) - np.arange(lens.sum())
+    items = np.concatenate([np.asarray(s, np.int64) for s in seqs]) if len(seqs) else np.zeros(0, np.int64)
+    return np.repeat(np.arange(len(seqs)), lens), from_end, items
 
 def train_windows(split: SequenceSplit, max_len: int, rng: np.random.Generator | None = None, stride: int = 0) -> torch.Tensor:
     "Left-padded windows of up to `max_len + 1` items ending every `stride` items (0 = max_len) back from the end of each history; `rng` shifts the older ends"
@@ -64,8 +69,7 @@ def evaluate(model: SeqRecommender, split: SequenceSplit, stage="valid", batch_s
 
 def _seen_mask(histories, scores: torch.Tensor) -> torch.Tensor:
     "Bool mask like `scores` (B, n_items), True at the items of each row's history, built on the scores' device"
-    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
-    cols = np.concatenate([np.asarray(h, np.int64) for h in histories]) if len(histories) else np.zeros(0, np.int64)
+    rows, _, cols = _ragged(histories)
     mask = torch.zeros_like(scores, dtype=torch.bool)
     mask[torch.as_tensor(rows, device=scores.device), torch.as_tensor(cols, device=scores.device)] = True
     return mask
