@@ -16,11 +16,11 @@ from .report import atomic_write, results_root
 
 # %% auto #0
 __all__ = ['DONE', 'ERROR', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions',
-           'condition_slug', 'repo_root', 'list_experiments', 'find_experiment', 'notebook_parameters',
-           'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch', 'read_plan',
-           'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor',
-           'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option',
-           'cmd_batch', 'add_batch_command', 'add_executor_options']
+           'condition_slug', 'parse_value', 'parse_condition', 'repo_root', 'list_experiments', 'find_experiment',
+           'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch',
+           'read_plan', 'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster',
+           'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
+           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command', 'add_executor_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -72,6 +72,18 @@ def condition_slug(condition: dict) -> str:
     "Folder name of `condition`: `key=value,key=value`, or `default` when empty"
     slug = ",".join(f"{k}={v}" for k, v in condition.items())
     return re.sub(r"[^A-Za-z0-9._=,@+-]+", "-", slug) or "default"
+
+# %% ../nbs/20_batch.ipynb #6db68748
+def parse_value(s: str):
+    "`s` as an int or a float where it reads as one, else `s` itself"
+    for t in (int, float):
+        try: return t(s)
+        except ValueError: pass
+    return s
+
+def parse_condition(condition: str) -> dict:
+    "The parameters of condition folder name `condition`, the inverse of `condition_slug`: `model=sasrec,k=4` -> {'model': 'sasrec', 'k': 4}"
+    return {k: parse_value(v) for k, v in (p.split("=", 1) for p in condition.split(",") if "=" in p)}
 
 # %% ../nbs/20_batch.ipynb #81858c99
 def repo_root() -> Path:

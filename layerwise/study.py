@@ -10,6 +10,7 @@ import numpy as np, pandas as pd
 from scipy import stats as sps
 import matplotlib.pyplot as plt
 import seaborn as sns
+from .batch import parse_condition
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_tests, share_gap_test
 
@@ -25,8 +26,7 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'Q
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
     "The `model` named by batch condition `condition` (`model=sasrec` or `model=sasrec,lr=0.1`), else the condition itself"
-    kv = dict(p.split("=", 1) for p in condition.split(",") if "=" in p)
-    return kv.get("model", condition)
+    return parse_condition(condition).get("model", condition)
 
 # %% ../nbs/23_study.ipynb #3aad3b34
 def load_layer_runs(folder) -> dict[str, list[dict]]:

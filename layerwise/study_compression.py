@@ -8,30 +8,17 @@ import json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
+from .batch import parse_condition, parse_value
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_anova, paired_tests
 from .study import _band, _ci, label, write_page
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
-           'parse_condition', 'load_runs', 'describe_by', 'versus', 'better_than', 'distillation_summary',
-           'distill_finding', 'plot_distillation', 'selection_summary', 'rank_summary', 'qlora_summary',
-           'qlora_finding', 'rank_finding', 'plot_qlora', 'depth_summary', 'depth_finding', 'plot_depth',
-           'compression_tests', 'compression_summary', 'compression_markdown', 'compression_figures',
-           'compression_page']
-
-# %% ../nbs/24_study_compression.ipynb #6674ffbb
-def _value(s: str):
-    "`s` as an int or a float where it reads as one, else `s` itself"
-    for t in (int, float):
-        try: return t(s)
-        except ValueError: pass
-    return s
-
-# %% ../nbs/24_study_compression.ipynb #dfbf98dc
-def parse_condition(condition: str) -> dict:
-    "The parameters of batch condition `condition`: `model=sasrec,k=4` -> {'model': 'sasrec', 'k': 4}; `default` -> {}"
-    return {k: _value(v) for k, v in (p.split("=", 1) for p in condition.split(",") if "=" in p)}
+           'load_runs', 'describe_by', 'versus', 'better_than', 'distillation_summary', 'distill_finding',
+           'plot_distillation', 'selection_summary', 'rank_summary', 'qlora_summary', 'qlora_finding', 'rank_finding',
+           'plot_qlora', 'depth_summary', 'depth_finding', 'plot_depth', 'compression_tests', 'compression_summary',
+           'compression_markdown', 'compression_figures', 'compression_page']
 
 # %% ../nbs/24_study_compression.ipynb #46d5c9e1
 def load_runs(folder) -> pd.DataFrame:
@@ -102,7 +89,7 @@ def _distill_group(g: pd.DataFrame) -> dict:
     "One (model, k) group of distillation runs `g`: per strategy retention, speedup, param ratio; paired tests on retention; verdicts"
     order = _order(g["strategy"], IMPORTANCE + SIMPLE); tests = paired_tests(_long(g, "strategy", RETENTION))
     rules = [b for b in order if b in SIMPLE]
-    return {"teacher_layers": _value(str(g["n_layers"].iloc[0])), "seeds": sorted(g["seed"].unique().tolist()), "strategies": order,
+    return {"teacher_layers": parse_value(str(g["n_layers"].iloc[0])), "seeds": sorted(g["seed"].unique().tolist()), "strategies": order,
             "per_strategy": describe_by(g, "strategy", [RETENTION, "student_NDCG@10", "teacher_NDCG@10", "speedup", "param_ratio"], order),
             "paired_tests": tests, "verdicts": {a: better_than(tests, a, rules) for a in order if a in IMPORTANCE}}
 
@@ -110,7 +97,7 @@ def _distill_group(g: pd.DataFrame) -> dict:
 def distillation_summary(folder) -> dict:
     "Q6a of distillation batch `folder`: one `_distill_group` per (model, k), in the order they ran, and the runs skipped"
     df = load_runs(folder); skipped = df.attrs["n_skipped"]; df = _with(df, model="model", k="?", n_layers="?", strategy="default")
-    groups = [{"model": m, "k": _value(str(k)), **_distill_group(g)} for (m, k), g in df.groupby(["model", "k"], sort=False)]
+    groups = [{"model": m, "k": parse_value(str(k)), **_distill_group(g)} for (m, k), g in df.groupby(["model", "k"], sort=False)]
     return {"batch": Path(folder).name, "n_runs": len(df), "n_skipped": skipped, "groups": groups}
 
 # %% ../nbs/24_study_compression.ipynb #6a5cf2a8
