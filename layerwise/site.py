@@ -7,9 +7,8 @@ from __future__ import annotations
 import fnmatch, glob, html, json, os, re, shutil, subprocess, tarfile, tempfile, threading, warnings
 from pathlib import Path
 import nbformat, yaml
-from .batch import (add_executor_options, default_cache, default_out, gpus_option, list_experiments, notebook_parameters, plan_batch,
-                             raise_if_failed, repo_root, run_batches)
-from .config import ConfigError
+from .batch import (add_executor_options, default_cache, default_out, gpus_option, list_experiments, plan_batches,
+                             raise_if_failed, read_plan, repo_root, run_batches)
 from .report import atomic_write, results_root
 from .stats import summarize
 
@@ -272,27 +271,17 @@ def build_site(root=None, out=None, batches=None, quarto: bool | None = None, ka
 
 # %% ../nbs/22_site.ipynb #3fbdd6e5
 def report_plan(config=None, experiments=None) -> dict[str, dict]:
-    "Experiment -> {grid, params} for every experiment notebook, from `config` (default `configs/report.yaml`)"
+    "Batch plan (`read_plan`'s form) of every experiment notebook, with the grid and params `config` (default `configs/report.yaml`) gives it"
     path = Path(config or repo_root()/"configs"/"report.yaml")
-    cfg = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-    plan = {}
-    for name in list_experiments(experiments):
-        entry = cfg.get(name) or {}
-        bad = set(entry) - {"grid", "params"}
-        if bad: raise ConfigError(f"{path}: unknown key(s) {sorted(bad)} for experiment {name!r} (allowed: grid, params)")
-        plan[name] = {"grid": entry.get("grid") or {}, "params": entry.get("params") or {}}
-    return plan
+    given = read_plan(path) if path.is_file() else {}
+    return {name: given.get(name, {"experiment": name, "grid": {}, "params": {}}) for name in list_experiments(experiments)}
 
 # %% ../nbs/22_site.ipynb #46971fed
 def report(preset: str = "quick", seeds="0-4", jobs: int | None = None, out=None, scheduler=None,
            config=None, experiments=None, site=None, gpus: list[str] | None = None) -> Path:
     "Run every experiment notebook over `seeds` (conditions from `config`), summarize, build the site; returns its index.html (`RunsFailed`, after the site is built, if a run failed)"
     out = Path(out or default_out(preset))
-    batches = []
-    for name, entry in report_plan(config, experiments).items():
-        nb = list_experiments(experiments)[name]
-        batches.append(plan_batch(str(nb), seeds, entry["params"], entry["grid"],
-                                  preset if "preset" in notebook_parameters(nb) else None, out))
+    batches = plan_batches(report_plan(config, experiments), seeds, preset, out, experiments)
     outcomes = run_batches(batches, jobs, scheduler, gpus=gpus)
     for b in batches: summarize(b.folder)
     index = build_site(out=site, batches=[b.folder for b in batches])
