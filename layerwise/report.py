@@ -39,7 +39,8 @@ def to_jsonable(o):
 _PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "numpy", "pandas", "scipy", "statsmodels", "shap", "layerwise")
 
 def git_sha() -> str | None:
-    "The current git commit, or None outside a repository"
+    "The current git commit (`$LAYERWISE_COMMIT` when set: a copy of the tree whose `.git` is not its own), or None outside a repository"
+    if os.environ.get("LAYERWISE_COMMIT"): return os.environ["LAYERWISE_COMMIT"]
     try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): return None
 

@@ -370,15 +370,21 @@ def _duration(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
 
 # %% ../nbs/23_study.ipynb #d8106469
-def provenance(dataset_folder) -> str | None:
-    "The provenance line from `run.json` (command, commit, gpu, wall_s, date) or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
+def _distinct(calls: list[dict], key: str) -> list:
+    "The distinct non-empty values of `key` over `calls`, in order"
+    return list(dict.fromkeys(c[key] for c in calls if c.get(key)))
+
+def provenance(dataset_folder, batch: str | None = None) -> str | None:
+    "The provenance line of `batch` (default: every batch) from the calls in `run.json`, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
     d = Path(dataset_folder)
     if (d/"run.json").is_file():
-        r = json.loads((d/"run.json").read_text())
-        parts = [f"`{r['command']}`" if r.get("command") else "", f"at commit `{r['commit']}`" if r.get("commit") else "",
-                 f"on {r['gpu']}" if r.get("gpu") else "",
-                 f"{_duration(float(r['wall_s']))} wall time" if r.get("wall_s") is not None else "", str(r.get("date") or "")]
-        notes = " ".join(f"{v[0].upper()}{v[1:]}." for k, v in r.items() if k.endswith("_note") and v)
+        calls = [c for c in json.loads((d/"run.json").read_text()).get("calls", []) if batch is None or batch in c.get("batches", [])]
+        if not calls: return None
+        wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
+        parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), " ".join(f"at commit `{c}`" for c in _distinct(calls, "commit")),
+                 " / ".join(f"on {g}" for g in _distinct(calls, "gpu")), f"{_duration(wall)} wall time" + (f" in {n} calls" if n > 1 else ""),
+                 " to ".join(dict.fromkeys([calls[0].get("date") or "", calls[-1].get("date") or ""]))]
+        notes = " ".join(f"{v[0].upper()}{v[1:]}." for v in _distinct(calls, "note"))
         return "Provenance: " + ", ".join(p for p in parts if p) + "." + (f" {notes}" if notes else "")
     if (d/"RUN.md").is_file():
         paras = [p.strip() for p in (d/"RUN.md").read_text().split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
@@ -427,7 +433,7 @@ def study_summary(folder, n_permutations: int = 10_000) -> dict:
     models = {m: model_summary(rs, n_permutations) for m, rs in runs.items()}
     for m, ms in models.items(): ms["findings"] = findings(m, ms)
     return to_jsonable({"dataset": folder.resolve().parent.name, "batch": folder.name, "experiment": plan.get("experiment"), "params": plan.get("params", {}),
-                        "provenance": provenance(folder.resolve().parent), "runs": run_facts(runs), "models": models, "tests": n_tests(models)})
+                        "provenance": provenance(folder.resolve().parent, folder.name), "runs": run_facts(runs), "models": models, "tests": n_tests(models)})
 
 # %% ../nbs/23_study.ipynb #7385115c
 QUESTIONS = [("Q1", "Which blocks carry the signal?"), ("Q2", "Which estimator predicts ablation?"),

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from .batch import parse_condition, parse_value
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_anova, paired_tests
-from .study import _band, _ci, label, write_page
+from .study import _band, _ci, label, provenance, write_page
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
@@ -152,7 +152,7 @@ def plot_distillation(q: dict):
     return fig
 
 # %% ../nbs/24_study_compression.ipynb #e7249991
-SELECTIONS, QUALITY = ("all", "fisher", "random", "bottom", "top"), "test_NDCG@10"
+SELECTIONS, QUALITY = ("all", "fisher", "ablation", "random", "bottom", "top"), "test_NDCG@10"  # `core.qlora.SELECTIONS`, in page order
 QLORA_METRICS = (QUALITY, "frozen_test_NDCG@10", "gain_test_NDCG@10", "trainable_params", "model_ratio", "peak_memory_bytes")
 
 # %% ../nbs/24_study_compression.ipynb #3330c2db
@@ -315,7 +315,7 @@ def compression_tests(s: dict) -> dict:
 def compression_summary(dest) -> dict:
     "Every number and generated sentence of the compression page of published study folder `dest` (None for a batch not run yet)"
     dest = Path(dest); ran = {b: _ran(dest/b) for b in BATCHES}
-    s = {"dest": str(dest), "ran": ran, "distillation": distillation_summary(dest/"distillation") if ran["distillation"] else None,
+    s = {"dest": str(dest), "ran": ran, "provenance": {b: provenance(dest, b) for b in BATCHES if ran[b]}, "distillation": distillation_summary(dest/"distillation") if ran["distillation"] else None,
          "qlora": qlora_summary(dest/"qlora_selection", dest/"qlora_rank"), "depth": depth_summary(dest/"depth") if ran["depth"] else None}
     s["findings"] = {"q6a": [distill_finding(g["model"], g) for g in s["distillation"]["groups"]] if s["distillation"] else [],
                      "q6b": [f(s["qlora"][k]) for k, f in (("selection", qlora_finding), ("rank", rank_finding)) if s["qlora"][k]],
@@ -403,6 +403,7 @@ def compression_markdown(s: dict) -> str:
             f"and k), {t['q6b_paired_t']} paired t-tests between QLoRA selections (Q6b, Holm), {t['q6b_rm_anova']} repeated-measures ANOVA(s) "
             f"(Q6b: block choice, rank) and {t['q7_paired_t']} paired t-tests between depths (Q7, Holm within each model). Confidence intervals "
             "are 95% t-intervals over seeds; they describe, they are not tests.\n"]
+    head += [f"- `{b}`: {line[0].lower()}{line[1:]}" for b, line in s["provenance"].items() if line] + ([""] if any(s["provenance"].values()) else [])
     return "\n".join(head + _md_q6a(s) + _md_q6b(s) + _md_q7(s) + ["The numbers of this page are in `compression.json` beside it.\n"])
 
 # %% ../nbs/24_study_compression.ipynb #a2e72205

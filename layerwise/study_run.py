@@ -6,7 +6,7 @@
 from __future__ import annotations
 import datetime, json, shutil, signal, threading, time
 from pathlib import Path
-from .batch import (add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
+from .batch import (BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
                              raise_if_failed, read_plan, repo_root, run_batches, _raise_interrupt)
 from .report import atomic_write, environment, to_jsonable
 from .stats import summarize
@@ -14,7 +14,7 @@ from .study import study_page
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
-__all__ = ['publish_batch', 'run_record', 'run_study', 'cmd_study', 'add_study_command']
+__all__ = ['CALLS', 'publish_batch', 'log_call', 'read_calls', 'run_record', 'run_study', 'cmd_study', 'add_study_command']
 
 # %% ../nbs/25_study_run.ipynb #009fac5d
 def _with_dataset(plan: dict, dataset: str) -> dict:
@@ -32,25 +32,52 @@ def publish_batch(batch_folder, dest) -> Path:
     return dest
 
 # %% ../nbs/25_study_run.ipynb #75bf877c
-def run_record(command: str, batches: list, wall_s: float, **extra) -> dict:
-    "What `run.json` says of a study: command, commit, device, packages, wall time, runs finished/failed per batch"
-    env, runs = environment(), {}
-    for b in batches:
-        s = json.loads((Path(b.folder)/"summary.json").read_text())
-        runs[Path(b.folder).name] = {"finished": s["n_runs"] - s["n_failed"], "failed": s["n_failed"]}
-    return {"command": command, "commit": (env.get("git_sha") or "")[:7] or None, "gpu": env.get("device"), "wall_s": round(wall_s, 1),
-            "date": datetime.date.today().isoformat(), **extra, "runs": runs, "packages": env.get("packages"), "python": env.get("python")}
+CALLS = "calls.jsonl"  # in the batch root: one line per study command, also for one that was stopped
+
+def log_call(root, command: str, batches: list[str], wall_s: float, interrupted: bool) -> dict:
+    "Append one study command (its batches, commit, device, wall time) to `root`/`CALLS`; returns the record"
+    env = environment()
+    rec = {"command": command, "batches": batches, "commit": (env.get("git_sha") or "")[:7] or None, "gpu": env.get("device"),
+           "wall_s": round(wall_s, 1), "date": datetime.date.today().isoformat(), "interrupted": interrupted}
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root)/CALLS, "a") as f: f.write(json.dumps(rec) + "\n")
+    return rec
+
+def read_calls(root) -> list[dict]:
+    "The study commands logged in `root`/`CALLS`, oldest first"
+    f = Path(root)/CALLS
+    return [json.loads(l) for l in f.read_text().splitlines() if l.strip()] if f.is_file() else []
+
+# %% ../nbs/25_study_run.ipynb #fd29df8c
+def run_record(root, batch_folders: list, dest, dataset: str) -> dict:
+    "What `run.json` says of a study: runs finished/failed per batch (`batch_folders` updates those of `dest`'s run.json), every call, packages"
+    old = json.loads((Path(dest)/"run.json").read_text()) if (Path(dest)/"run.json").is_file() else {}
+    runs = dict(old.get("batches") or {})
+    for b in map(Path, batch_folders):
+        s = json.loads((b/"summary.json").read_text()); runs[b.name] = {"finished": s["n_runs"] - s["n_failed"], "failed": s["n_failed"]}
+    logged = read_calls(root); calls = [c for c in old.get("calls") or [] if c not in logged] + logged
+    env = environment()
+    return {"dataset": dataset, "batches": runs, "calls": calls, "packages": env.get("packages"), "python": env.get("python")}
 
 # %% ../nbs/25_study_run.ipynb #ef4f5171
+def _check_only(only: list[str], plan: dict) -> list[str]:
+    "`only` when every name is a batch of `plan`, else `BatchError` naming the unknown ones"
+    bad = [n for n in only if n not in plan]
+    if bad: raise BatchError(f"--batches: {bad} not in the study plan (its batches: {', '.join(plan)})")
+    return only
+
 def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=None, scheduler=None, gpus=None, out=None, dest=None,
-              command="layerwise study") -> Path:
-    "Run the study plan `config` on `dataset`, summarize and publish it into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
+              command="layerwise study", only: list[str] | None = None) -> Path:
+    "Run the batches `only` (default: all) of study plan `config` on `dataset`, summarize and publish them into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
     plan = _with_dataset(read_plan(config or repo_root()/"configs"/"study.yaml"), dataset)
-    batches = plan_batches(plan, seeds, preset, Path(out or default_out("study"))/dataset)
-    t0 = time.time(); outcomes = run_batches(batches, jobs, scheduler, gpus=gpus); wall = time.time() - t0
+    if only: plan = {n: plan[n] for n in _check_only(only, plan)}
+    root = Path(out or default_out("study"))/dataset; batches = plan_batches(plan, seeds, preset, root)
+    t0, done = time.time(), False
+    try: outcomes = run_batches(batches, jobs, scheduler, gpus=gpus); done = True
+    finally: log_call(root, command, list(plan), time.time() - t0, interrupted=not done)
     dest = Path(dest or repo_root()/"results"/"study"/dataset)
     for b in batches: summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
-    atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(command, batches, wall, preset=preset, seeds=seeds, dataset=dataset)), indent=1))
+    atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, [b.folder for b in batches], dest, dataset)), indent=1))
     if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
     if any((dest/b).is_dir() for b in BATCHES): compression_page(dest, dest/"compression")
     raise_if_failed(outcomes, dest)
@@ -60,8 +87,10 @@ def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=N
 def cmd_study(args) -> Path:
     "Run, summarize and publish the study; returns its folder (`RunsFailed` after publishing if a run failed)"
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _raise_interrupt)
-    command = f"layerwise study --dataset {args.dataset} --preset {args.preset} --seeds {args.seeds}" + (f" --gpus {args.gpus}" if args.gpus else "")
-    return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command)
+    only = args.batches.split(",") if args.batches else None
+    command = (f"layerwise study --dataset {args.dataset} --preset {args.preset} --seeds {args.seeds}" + (f" --gpus {args.gpus}" if args.gpus else "")
+               + (f" --batches {args.batches}" if args.batches else ""))
+    return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command, only)
 
 def add_study_command(subparsers):
     "Add `layerwise study` to `subparsers`"
@@ -70,6 +99,7 @@ def add_study_command(subparsers):
     p.add_argument("--preset", choices=["quick", "full"], default="full", help="size preset (default: %(default)s)")
     p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
     p.add_argument("--config", help="study plan (default: configs/study.yaml)")
+    p.add_argument("--batches", help="comma-separated batches of the plan to run (default: all); run.json keeps what it says of the others")
     add_executor_options(p)
     p.add_argument("--out", help="batch root (default: results/batch/study)"); p.add_argument("--dest", help="published study (default: results/study/<dataset>)")
     p.set_defaults(func=cmd_study)

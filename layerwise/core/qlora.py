@@ -9,18 +9,19 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from scipy.stats import spearmanr
 from ..config import ConfigError, TrainConfig, section_config, section_overrides
-from .fisher import choose_blocks
+from .fisher import block_fisher, choose_blocks
+from .importance import ablation_importance
 from ..recommender.data import SequenceSplit, data_root, leave_one_out, load_interactions, ml100k_path, k_core
 from ..recommender.models import SeqRecommender
 from ..recommender.train import evaluate, left_pad, seed_everything, train_loop
 from ..report import Analyzer, markdown_table
 
 # %% auto #0
-__all__ = ['QUANT_TYPES', 'TARGETS', 'SELECTIONS', 'keep_off_cpu_packed_path', 'quantize_backbone', 'prepare_qlora', 'full_state',
-           'affine_quantize', 'affine_dequantize', 'memory_report', 'track_peak_memory', 'step_peak_memory',
-           'fake_quantized', 'quant_sensitivity', 'rank_agreement', 'select_layers', 'temporal_split',
-           'load_adaptation_splits', 'finetune', 'QLoRAConfig', 'QLoRAAnalyzer', 'plot_sensitivity', 'cmd_qlora',
-           'add_qlora_command']
+__all__ = ['QUANT_TYPES', 'TARGETS', 'SELECTIONS', 'SCORED', 'keep_off_cpu_packed_path', 'quantize_backbone', 'prepare_qlora',
+           'full_state', 'affine_quantize', 'affine_dequantize', 'memory_report', 'track_peak_memory',
+           'step_peak_memory', 'fake_quantized', 'quant_sensitivity', 'rank_agreement', 'select_layers',
+           'temporal_split', 'load_adaptation_splits', 'finetune', 'QLoRAConfig', 'QLoRAAnalyzer', 'plot_sensitivity',
+           'cmd_qlora', 'add_qlora_command']
 
 # %% ../../nbs/16_qlora.ipynb #3756c880
 QUANT_TYPES = ("nf4", "fp4", "int8", "none")  # none = fp32 base (plain LoRA)
@@ -243,12 +244,13 @@ def rank_agreement(a, b) -> float:
     return float(spearmanr(a, b).statistic) if a.std() > 0 and b.std() > 0 else float("nan")
 
 # %% ../../nbs/16_qlora.ipynb #d8aa7666
-SELECTIONS = ("all", "fisher", "random", "bottom", "top")
+SELECTIONS = ("all", "fisher", "ablation", "random", "bottom", "top")
+SCORED = ("fisher", "ablation")  # the selections that rank blocks by a per-block score
 
 def select_layers(kind: str, n_layers: int, scores=None, k: int | None = None, seed=0) -> list[int]:
     "Block indices for selection `kind` (see `SELECTIONS`, or comma-separated indices) out of `n_layers`"
     if kind == "all": return list(range(n_layers))
-    if kind in SELECTIONS: return choose_blocks("top_scores" if kind == "fisher" else kind, n_layers, k or max(1, n_layers // 2), scores, seed)
+    if kind in SELECTIONS: return choose_blocks("top_scores" if kind in SCORED else kind, n_layers, k or max(1, n_layers // 2), scores, seed)
     try: idx = sorted({int(s) for s in kind.split(",")})
     except ValueError: raise ValueError(f"layers: expected one of {SELECTIONS} or comma-separated block indices, got {kind!r}") from None
     if not all(0 <= i < n_layers for i in idx): raise ValueError(f"layers: block indices {idx} out of range 0..{n_layers - 1}")
@@ -291,7 +293,7 @@ def finetune(model: SeqRecommender, split: SequenceSplit, lr=1e-3, max_epochs=20
 @dataclass
 class QLoRAConfig:
     "The `qlora:` section: adapter placement and size, quantization, the adaptation setting and its training"
-    layers: str = "all"          # all | fisher | random | bottom | top | comma-separated block indices
+    layers: str = "all"          # all | fisher | ablation | random | bottom | top | comma-separated block indices
     k: int = 0                   # blocks for the non-all selections (0 = half)
     r: int = 16
     alpha: float = 32.0
@@ -305,7 +307,7 @@ class QLoRAConfig:
     adapt_epochs: int = 20
     adapt_patience: int = 3
     adapt_minutes: float = 0.0   # cap on adaptation (0 = none)
-    fisher_users: int = 256      # users for block_fisher (fisher selection, sensitivity comparison)
+    fisher_users: int = 256      # users scored for the block selection (fisher, ablation) and the sensitivity comparison
     sensitivity: bool = True     # per-block quantization sensitivity of the pretrained model
     sensitivity_bits: int = 4
     def __post_init__(self):
@@ -320,9 +322,7 @@ class QLoRAAnalyzer(Analyzer):
     def __init__(self, config: QLoRAConfig, train_cfg: TrainConfig, splits=None, progress=True):
         super().__init__(config); self.train_cfg, self.splits, self.progress = train_cfg, splits, progress
     def _fisher(self, model, split):
-        "Per-block Fisher of `model` on `split` (None when `layerwise.core.fisher` is unavailable)"
-        try: from layerwise.core.fisher import block_fisher
-        except ImportError: return None
+        "Per-block Fisher of `model` on `split`"
         return np.asarray(block_fisher(model, split, n_users=self.config.fisher_users, stage="valid", seed=self.train_cfg.seed), float)
 
 # %% ../../nbs/16_qlora.ipynb #9c786634
@@ -344,10 +344,9 @@ def analyze(self: QLoRAAnalyzer) -> dict:
     pre, post = self.splits or load_adaptation_splits(tc, c.cutoff, c.min_after)
     base, info = train_or_load(tc, pre, progress=self.progress)
     frozen = {s: evaluate(base, post, s) for s in ("valid", "test")}
-    need_fisher = c.layers == "fisher" or c.sensitivity
-    scores = self._fisher(base, post) if need_fisher else None
-    if c.layers == "fisher" and scores is None: raise ImportError("layers=fisher needs layerwise.core.fisher.block_fisher")
-    layers = select_layers(c.layers, len(base.blocks), scores, c.k or None, tc.seed)
+    scores = self._fisher(base, post) if c.layers == "fisher" or c.sensitivity else None
+    chosen_by = ablation_importance(base, post, n_users=c.fisher_users, seed=tc.seed) if c.layers == "ablation" else scores
+    layers = select_layers(c.layers, len(base.blocks), chosen_by, c.k or None, tc.seed)
     seed_everything(tc.seed); model = self.adapted_model(base, layers)
     fit = ({"epochs": [], "first_step": None, "seconds": 0.0} if c.quant_type == "frozen" else
            finetune(model, post, c.adapt_lr, c.adapt_epochs, c.adapt_patience, tc.batch_size, c.adapt_minutes, tc.seed, self.progress))
