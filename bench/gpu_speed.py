@@ -15,14 +15,16 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
 Usage: python bench/gpu_speed.py --parts epochs,run --device cuda --json bench/results/gpu_speed.json
 """
 import argparse, contextlib, json, os, signal, statistics, subprocess, sys, threading, time
+from dataclasses import replace
 from pathlib import Path
 import torch, torch.nn.functional as F
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
 from layerwise.recommender.train import evaluate, fit, seed_everything, train_loop
+from layerwise.paths import repo_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = repo_root()
 VIDEO = ROOT/"configs"/"sasrec_video.yaml"
 CONFIGS = {"sasrec": ROOT/"configs"/"sasrec_ml100k.yaml", "bert4rec": ROOT/"configs"/"bert4rec_ml100k.yaml"}
 LAYER_BATCH = "batch advanced_theoretical_validation --seeds 0-4 --grid model=sasrec,bert4rec -p n_layers=8 --preset full --gpus all"
@@ -41,8 +43,7 @@ def epoch_seconds(cfg, split, loss_name: str, epochs: int) -> list[float]:
     seed_everything(cfg.seed)
     model = SeqRecommender(cfg, split.n_items).to(cfg.device)
     loss_fn = model.train_loss if loss_name == "train_loss" else every_position_loss(model)
-    h = train_loop(model, split, loss_fn, model.parameters(), cfg.lr, epochs, epochs + 1, cfg.batch_size,
-                   weight_decay=cfg.weight_decay, seed=cfg.seed, ema_decay=cfg.ema_decay, progress=False)
+    h = train_loop(model, split, loss_fn, model.parameters(), replace(cfg, max_epochs=epochs, patience=epochs + 1), cfg.seed, progress=False)
     return [e["seconds"] for e in h["epochs"]]
 
 

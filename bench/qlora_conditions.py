@@ -8,9 +8,9 @@ Usage: python bench/qlora_conditions.py --seeds 0-4 --out summary.json [--set ma
 import argparse, json, multiprocessing, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from layerwise import paths
 from layerwise.batch import parse_seeds
 
-ROOT = Path(__file__).resolve().parents[1]
 CONDITIONS = [  # (name, qlora overrides)
     ("frozen", {"quant_type": "frozen"}), ("full", {"quant_type": "full"}),
     ("lora_fp32_all", {"quant_type": "none"}), ("int8_all", {"quant_type": "int8"}), ("fp4_all", {"quant_type": "fp4"}),
@@ -24,20 +24,21 @@ def run_seed(seed: int, overrides: list, conditions: list, partial: str) -> dict
     "Every condition for one seed; returns {condition: results subset}, also rewritten to `partial` after each"
     import torch
     from layerwise.config import load_config, section_config
-    from layerwise.core.qlora import QLoRAAnalyzer, QLoRAConfig, load_adaptation_splits
+    from layerwise.core.qlora import QLoRAAnalyzer, QLoRAConfig, pretrained_base
     torch.set_num_threads(2)
-    cfg, sections = load_config(ROOT/"configs"/"qlora_ml100k.yaml", None, [f"seed={seed}", *overrides])
-    base = section_config(QLoRAConfig, sections, "qlora")
-    splits, out = load_adaptation_splits(cfg, base.cutoff, base.min_after, root=ROOT/"dataset"), {}
+    cfg, sections = load_config(paths.configs_dir()/"qlora_ml100k.yaml", None, [f"seed={seed}", *overrides])
+    common, out = section_config(QLoRAConfig, sections, "qlora"), {}
     for i, (name, over) in enumerate(conditions):
         t0 = time.time()
-        qcfg = QLoRAConfig(**{**base.__dict__, **over, "sensitivity": i == 0})
-        res = QLoRAAnalyzer(qcfg, cfg, splits=splits, progress=False).analyze()
-        out[name] = {k: res[k] for k in ("metrics", "layers", "r", "quant_type", "trainable_params", "total_params", "weight_bytes",
-                                         "weight_bytes_fp32", "peak_memory_bytes", "memory", "fisher_scores", "sensitivity", "data")}
+        an = QLoRAAnalyzer(QLoRAConfig(**{**common.__dict__, **over, "sensitivity": i == 0}), cfg.seed, progress=False)
+        an.check(cfg)
+        base, post = pretrained_base(cfg, an.config, progress=False)  # trained for the first condition, then a fresh load from the cache
+        res = an.analyze(base, post)
+        out[name] = {"metrics": an.metrics(res), **{k: res[k] for k in ("layers", "r", "quant_type", "trainable_params", "total_params", "weight_bytes",
+                                                                        "weight_bytes_fp32", "peak_memory_bytes", "memory", "fisher_scores", "sensitivity", "data")}}
         out[name]["history_len"], out[name]["seconds"] = len(res["history"]), time.time() - t0
         Path(partial).write_text(json.dumps(out, indent=1, default=_json))
-        print(f"seed {seed} {name}: test NDCG@10 {res['metrics']['test_NDCG@10']:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        print(f"seed {seed} {name}: test NDCG@10 {out[name]['metrics']['test_NDCG@10']:.4f} ({time.time() - t0:.0f}s)", flush=True)
     return out
 
 
@@ -98,7 +99,7 @@ def main():
     if a.report:
         from layerwise.config import load_config, section_config
         from layerwise.core.qlora import QLoRAConfig
-        patience = section_config(QLoRAConfig, load_config(ROOT/"configs"/"qlora_ml100k.yaml", None, a.overrides)[1], "qlora").adapt_patience
+        patience = section_config(QLoRAConfig, load_config(paths.configs_dir()/"qlora_ml100k.yaml", None, a.overrides)[1], "qlora").adapt_patience
         return print(report(json.loads(Path(a.report).read_text()), patience))
     seeds = parse_seeds(a.seeds)
     conds = [c for c in CONDITIONS if not a.conditions or c[0] in a.conditions.split(",")]

@@ -9,8 +9,9 @@ from pathlib import Path
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split, load_recbole_split
 from layerwise.recommender.train import fit, evaluate
+from layerwise.paths import repo_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = repo_root()
 RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
 
 def run(config, seed, overrides):

@@ -13,8 +13,9 @@ import argparse, collections, json, os, statistics, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from layerwise.batch import parse_seeds
+from layerwise.paths import repo_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = repo_root()
 RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
 S, B = "configs/sasrec_ml100k.yaml", "configs/bert4rec_ml100k.yaml"
 S_PRE = ["lr=0.001", "patience=10", "ema_decay=0"]  # SASRec's reference training for the variants

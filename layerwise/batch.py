@@ -10,17 +10,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
-import layerwise
 from .config import ConfigError
-from .report import atomic_write, results_root
+from .paths import cache_root, experiments_dir, repo_root, results_root
+from .report import atomic_write
+from .stats import summarize
 
 # %% auto #0
 __all__ = ['DONE', 'ERROR', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions',
-           'condition_slug', 'parse_value', 'parse_condition', 'repo_root', 'list_experiments', 'find_experiment',
-           'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out', 'default_cache', 'plan_batch',
-           'read_plan', 'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster',
-           'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
-           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_batch_command', 'add_executor_options']
+           'condition_slug', 'parse_value', 'parse_condition', 'list_experiments', 'find_experiment',
+           'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out', 'plan_batch', 'read_plan',
+           'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor',
+           'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option',
+           'cmd_batch', 'add_executor_options', 'batch_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -46,11 +47,13 @@ def _key_value(item: str, option: str) -> tuple[str, str]:
         raise BatchError(f"malformed {option} {item!r}: expected key=value with a parameter name as key")
     return key.strip(), value.strip()
 
+# %% ../nbs/20_batch.ipynb #48468dfe
 def parse_params(items: list[str] | None) -> dict:
     "Fixed parameters from `-p key=value` `items` (values as YAML scalars)"
     pairs = [_key_value(i, "-p") for i in items or []]
     return {k: yaml.safe_load(v) if v else "" for k, v in pairs}
 
+# %% ../nbs/20_batch.ipynb #0855c325
 def parse_grid(items: list[str] | None) -> dict[str, list]:
     "The condition grid from `--grid key=v1,v2` `items`: parameter -> list of values"
     grid = {}
@@ -68,6 +71,7 @@ def grid_conditions(grid: dict[str, list]) -> list[dict]:
     keys = list(grid)
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
+# %% ../nbs/20_batch.ipynb #70f787ee
 def condition_slug(condition: dict) -> str:
     "Folder name of `condition`: `key=value,key=value`, or `default` when empty"
     slug = ",".join(f"{k}={v}" for k, v in condition.items())
@@ -81,20 +85,18 @@ def parse_value(s: str):
         except ValueError: pass
     return s
 
+# %% ../nbs/20_batch.ipynb #ad2655c7
 def parse_condition(condition: str) -> dict:
     "The parameters of condition folder name `condition`, the inverse of `condition_slug`: `model=sasrec,k=4` -> {'model': 'sasrec', 'k': 4}"
     return {k: parse_value(v) for k, v in (p.split("=", 1) for p in condition.split(",") if "=" in p)}
 
 # %% ../nbs/20_batch.ipynb #81858c99
-def repo_root() -> Path:
-    "The repository root (the folder holding `nbs/` and `layerwise/`)"
-    return Path(layerwise.__file__).resolve().parents[1]
-
 def list_experiments(folder=None) -> dict[str, Path]:
     "Experiment name -> notebook for every notebook in `folder` (default `nbs/experiments`)"
-    folder = Path(folder or repo_root()/"nbs"/"experiments")
+    folder = Path(folder or experiments_dir())
     return {p.stem: p.resolve() for p in sorted(folder.glob("*.ipynb"))}
 
+# %% ../nbs/20_batch.ipynb #fc2a2c4c
 def find_experiment(experiment: str, folder=None) -> Path:
     "The notebook of `experiment`: a name in `folder` or a path to a notebook"
     if experiment.endswith(".ipynb") and Path(experiment).is_file(): return Path(experiment).resolve()
@@ -113,9 +115,10 @@ def _coerce(name: str, value, typ: str):
     if not ok(value): raise BatchError(f"parameter {name!r} expects {typ}, got {value!r}")
     return float(value) if typ == "float" else value
 
+# %% ../nbs/20_batch.ipynb #e202aa34
 def _parsed_parameters(notebook) -> dict[str, str]:
     "Name -> annotation of every assignment in `notebook`'s `parameters` cell, read with `ast`"
-    import nbformat
+    import nbformat  # heavy: only planning reads notebooks
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
     out = {}
     for node in ast.parse(cells[0].source if cells else "").body:
@@ -123,13 +126,15 @@ def _parsed_parameters(notebook) -> dict[str, str]:
         elif isinstance(node, ast.Assign): out |= {t.id: "None" for t in node.targets if isinstance(t, ast.Name)}
     return out
 
+# %% ../nbs/20_batch.ipynb #f62facca
 def notebook_parameters(notebook) -> dict[str, str]:
     "Declared parameter name -> type name of `notebook`'s `parameters` cell"
-    import logging, papermill
+    import logging, papermill  # heavy: papermill's import takes about a second
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its "Unable to parse line" warnings: ast reads those
     found = {k: v["inferred_type_name"] for k, v in papermill.inspect_notebook(str(notebook)).items()}
     return {**_parsed_parameters(notebook), **found}
 
+# %% ../nbs/20_batch.ipynb #6bcc3eab
 def check_parameters(notebook, params: dict) -> dict:
     "`params` coerced to the types `notebook` declares; an undeclared name is a `BatchError`"
     declared = notebook_parameters(notebook)
@@ -149,6 +154,7 @@ class RunSpec:
     cache: str
     threads: int = 0  # OMP/torch threads for the kernel; 0 leaves the default
 
+# %% ../nbs/20_batch.ipynb #818e829b
 @dataclass
 class Batch:
     "The runs of `experiment` (seeds x conditions) in `folder`"
@@ -165,10 +171,6 @@ def default_out(preset: str | None = None) -> Path:
     "Where batches go by default: `<results>/batch/<preset or default>`"
     return (results_root()/"batch"/(preset or "default")).resolve()
 
-def default_cache() -> Path:
-    "The checkpoint cache shared by all runs: `$LAYERWISE_CACHE` or `results/cache` under the repo root"
-    return Path(os.environ.get("LAYERWISE_CACHE") or repo_root()/"results"/"cache").resolve()
-
 # %% ../nbs/20_batch.ipynb #66c42ace
 def plan_batch(experiment: str, seeds="0", params=None, grid=None, preset=None, out=None, experiments=None, name=None) -> Batch:
     "Validate and plan `experiment` over `seeds` x `grid` with fixed `params` (+ `preset`) into `out`/<`name` or experiment>"
@@ -183,7 +185,7 @@ def plan_batch(experiment: str, seeds="0", params=None, grid=None, preset=None, 
     grid = {k: [check_parameters(notebook, {k: v})[k] for v in vs] for k, vs in grid.items()}
     folder = Path(out or default_out(preset)).resolve()/(name or notebook.stem)
     b = Batch(notebook.stem, notebook, folder, seeds, grid, params)
-    cwd, cache = str(repo_root()), str(default_cache())
+    cwd, cache = str(repo_root()), str(cache_root().resolve())
     b.runs = [RunSpec(str(notebook), str(folder/condition_slug(c)/f"seed_{s}"), {**params, **c, "seed": s}, cwd, cache)
               for c in grid_conditions(grid) for s in seeds]
     return b
@@ -220,6 +222,7 @@ def run_state(spec: RunSpec) -> str:
         return "done" if json.loads((folder/DONE).read_text()).get("params") == spec.params else "stale"
     return "failed" if (folder/ERROR).is_file() else "missing"
 
+# %% ../nbs/20_batch.ipynb #3f124fa2
 def _collect_metrics(results_dir: Path) -> dict:
     "`results.json` content for the run: the merged `metrics` of every run folder the notebook saved"
     found = sorted(results_dir.glob("**/results.json"))
@@ -232,11 +235,12 @@ def _collect_metrics(results_dir: Path) -> dict:
 # %% ../nbs/20_batch.ipynb #493c2178
 def _error_record(e: BaseException) -> dict:
     "What `error.json` holds for exception `e` (papermill's message for notebook errors)"
-    from papermill.exceptions import PapermillExecutionError
+    from papermill.exceptions import PapermillExecutionError  # heavy: papermill's import takes about a second
     if isinstance(e, PapermillExecutionError):
         return {"type": "PapermillExecutionError", "ename": e.ename, "evalue": e.evalue, "cell": e.cell_index, "message": str(e)}
     return {"type": type(e).__name__, "ename": type(e).__name__, "evalue": str(e), "message": traceback.format_exc()}
 
+# %% ../nbs/20_batch.ipynb #9411e8a5
 def _place(tmp: Path, folder: Path):
     "Rename finished `tmp` to `folder`, moving an older `folder` aside first and deleting it after"
     old = None
@@ -254,15 +258,17 @@ def _run_env(spec: RunSpec, results: Path) -> dict:
     if spec.threads: env |= {k: str(spec.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     return env
 
+# %% ../nbs/20_batch.ipynb #3de0c164
 KERNEL_START_TRIES = 3
 
 def _kernel_did_not_start(e: BaseException) -> bool:
     "nbclient's error for a kernel that died before its first reply: when many kernels start at once, two can draw the same free port"
     return isinstance(e, RuntimeError) and "before replying to kernel_info" in str(e)
 
+# %% ../nbs/20_batch.ipynb #9a3734e5
 def _execute(spec: RunSpec, tmp: Path):
     "Run `spec.notebook` into `tmp` under its run environment"
-    import papermill
+    import papermill  # heavy: papermill's import takes about a second
     saved = {k: os.environ.get(k) for k in _run_env(spec, tmp)}
     os.environ.update(_run_env(spec, tmp/"results"))
     try:
@@ -288,6 +294,7 @@ def _gpu_line(device: str) -> str | None:
     except (OSError, subprocess.SubprocessError): return None
     return r.stdout.strip() if r.returncode == 0 else None
 
+# %% ../nbs/20_batch.ipynb #3d0af1bd
 def _worker_info() -> dict:
     "The process executing a run: host, pid, `CUDA_VISIBLE_DEVICES` and its GPU when that pins exactly one"
     device = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -316,7 +323,7 @@ def visible_gpus() -> list[str]:
     "Ids of the GPUs this process may use: `CUDA_VISIBLE_DEVICES` when set, else `0..device_count-1`"
     ids = os.environ.get("CUDA_VISIBLE_DEVICES")
     if ids is not None: return [i.strip() for i in ids.split(",") if i.strip()]
-    import torch
+    import torch  # heavy: torch, only to count the GPUs
     return [str(i) for i in range(torch.cuda.device_count())]
 
 # %% ../nbs/20_batch.ipynb #89f7113d
@@ -336,7 +343,7 @@ def parse_gpus(text: str, visible: list[str] | None = None) -> list[str]:
 # %% ../nbs/20_batch.ipynb #da78e332
 def gpu_cluster(devices: list[str]):
     "A local Dask cluster of one single-threaded worker process per entry of `devices` (GPU ids, repeated for several runs per GPU)"
-    from distributed import Nanny, Scheduler, SpecCluster
+    from distributed import Nanny, Scheduler, SpecCluster  # heavy: dask.distributed, only for GPU and remote workers
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None}}
     quiet = {"host": "127.0.0.1", "dashboard": False, "silence_logs": logging.ERROR}
     workers = {f"gpu{d}.{i}": {"cls": Nanny, "options": {**quiet, "nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": d}}}
@@ -350,10 +357,11 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1: os._exit(1)
 
+# %% ../nbs/20_batch.ipynb #36ddb82f
 def make_executor(jobs: int | None = None, scheduler: str | None = None, gpus: list[str] | None = None):
     "A process pool of `jobs` workers, or a Dask `distributed.Client` for `scheduler` (`tcp://host:port`) or `gpu_cluster(gpus)`"
     if scheduler or gpus:
-        from distributed import Client
+        from distributed import Client  # heavy: dask.distributed, only for GPU and remote workers
         if scheduler: return Client(scheduler)
         client = Client(gpu_cluster(gpus))
         client.wait_for_workers(len(gpus))  # every GPU's worker is up before runs are placed
@@ -361,10 +369,11 @@ def make_executor(jobs: int | None = None, scheduler: str | None = None, gpus: l
     return cf.ProcessPoolExecutor(jobs or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_die_with_parent)
 
+# %% ../nbs/20_batch.ipynb #7d2c95ad
 def _as_completed(futures, ex):
     "Futures of executor `ex` in completion order"
     if isinstance(ex, cf.Executor): return cf.as_completed(futures)
-    from distributed import as_completed
+    from distributed import as_completed  # heavy: dask.distributed, only for GPU and remote workers
     return as_completed(futures)
 
 # %% ../nbs/20_batch.ipynb #a2a43957
@@ -378,6 +387,7 @@ def _shutdown(ex, kill=False):
     ex.close()
     if cluster is not None: cluster.close()
 
+# %% ../nbs/20_batch.ipynb #931f69cb
 def clean_stale(folder) -> list[Path]:
     "Delete leftovers of interrupted runs (hidden `.seed_*` temp folders) under batch `folder`; returns them"
     stale = [p for p in Path(folder).glob("*/.seed_*") if p.is_dir()]
@@ -416,6 +426,7 @@ def run_batches(batches: list[Batch], jobs: int | None = None, scheduler: str | 
     _shutdown(ex)
     return list(outcomes.values())
 
+# %% ../nbs/20_batch.ipynb #df9885dc
 def run_batch(batch: Batch, jobs: int | None = None, scheduler: str | None = None, progress=True,
               gpus: list[str] | None = None) -> list[dict]:
     "Execute every unfinished run of `batch` (see `run_batches`)"
@@ -428,6 +439,7 @@ class RunsFailed(Exception):
         super().__init__(f"{len(failed)} run(s) failed (their error.json says why): " + ", ".join(o["folder"] for o in failed))
         self.output, self.failed = output, failed
 
+# %% ../nbs/20_batch.ipynb #25c2e6cf
 def raise_if_failed(outcomes: list[dict], output):
     "Print one `failed:` line per failed run to stderr and raise `RunsFailed` if there was any"
     failed = [o for o in outcomes if o["status"] == "failed"]
@@ -439,6 +451,7 @@ def default_per_gpu(n_gpus: int, cpus: int | None = None) -> int:
     "Concurrent runs per GPU when `--per-gpu` is not given: two CPU cores per run, at most 8 per GPU"
     return max(1, min(8, (cpus or os.cpu_count() or 1) // (2 * max(n_gpus, 1))))
 
+# %% ../nbs/20_batch.ipynb #386ae730
 def gpus_option(args) -> list[str] | None:
     "One GPU id per concurrent run for `args.gpus` x `args.per_gpu` (None without `--gpus`); a `BatchError` with `args.scheduler`"
     if not args.gpus: return None
@@ -450,9 +463,9 @@ def gpus_option(args) -> list[str] | None:
 # %% ../nbs/20_batch.ipynb #449b72c9
 def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
 
+# %% ../nbs/20_batch.ipynb #bfc15749
 def cmd_batch(args) -> Path:
     "Run `args.experiment` over seeds x grid, then write its statistics; returns the batch folder (`RunsFailed` if a run failed)"
-    from layerwise.stats import summarize
     gpus = gpus_option(args)
     b = plan_batch(args.experiment, args.seeds, parse_params(args.params), parse_grid(args.grid), args.preset, args.out)
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -462,19 +475,6 @@ def cmd_batch(args) -> Path:
     return b.folder
 
 # %% ../nbs/20_batch.ipynb #3120ab34
-def add_batch_command(subparsers):
-    "Add `layerwise batch` to `subparsers`"
-    p = subparsers.add_parser("batch", help="run an experiment notebook over seeds x conditions with papermill, then aggregate")
-    p.add_argument("experiment", help="name in nbs/experiments/ or path to a notebook")
-    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2,5 (default: %(default)s)")
-    p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed notebook parameter; repeatable")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="condition values of a parameter; repeatable")
-    add_executor_options(p)
-    p.add_argument("--preset", choices=["quick", "full"], help="passed as the notebook's `preset` parameter")
-    p.add_argument("--out", help="batch root (default: results/batch/<preset>)")
-    p.set_defaults(func=cmd_batch)
-    return p
-
 def add_executor_options(p):
     "Add the options choosing where runs execute (`--jobs`, `--scheduler`, `--gpus`; read by `gpus_option`) to parser `p`"
     p.add_argument("--jobs", type=int, help="local worker processes (default: CPU count)")
@@ -482,3 +482,14 @@ def add_executor_options(p):
     p.add_argument("--gpus", metavar="all|N", help="run on local Dask workers pinned to GPUs (all visible, or the first N); "
                    "falls back to the --jobs CPU processes when no GPU is visible")
     p.add_argument("--per-gpu", type=int, metavar="N", help="concurrent runs on each GPU (default: 2 CPU cores per run, at most 8)")
+
+# %% ../nbs/20_batch.ipynb #83a8ff9a
+def batch_options(p):
+    "Add the options of `layerwise batch` (handled by `cmd_batch`) to parser `p`"
+    p.add_argument("experiment", help="name in nbs/experiments/ or path to a notebook")
+    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2,5 (default: %(default)s)")
+    p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed notebook parameter; repeatable")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="condition values of a parameter; repeatable")
+    add_executor_options(p)
+    p.add_argument("--preset", choices=["quick", "full"], help="passed as the notebook's `preset` parameter")
+    p.add_argument("--out", help="batch root (default: results/batch/<preset>)")

@@ -8,9 +8,10 @@ import hashlib, json, typing
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import yaml
+from . import paths
 
 # %% auto #0
-__all__ = ['DATASETS', 'PRESETS_DIR', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override', 'load_config',
+__all__ = ['DATASETS', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override', 'load_config',
            'section_config', 'section_overrides', 'config_hash', 'save_config']
 
 # %% ../nbs/00_config.ipynb #a428f4e4
@@ -18,8 +19,22 @@ DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split", "file
 
 # %% ../nbs/00_config.ipynb #16f23ae0
 @dataclass
-class TrainConfig:
-    "Data, model and optimisation settings of one recommender run"
+class FitConfig:
+    "How parameters are fitted: optimiser, early stopping on valid NDCG@10, weight averaging and caps (passed whole to `train_loop`)"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 200
+    patience: int = 10            # epochs without valid NDCG@10 gain before stopping
+    ema_decay: float = 0.0        # validate and keep a moving average of the weights with this decay (0 = off)
+    max_minutes: float = 0.0      # wall-clock cap on training (0 = none)
+    def __post_init__(self):
+        assert 0 <= self.ema_decay < 1, f"ema_decay: expected 0 <= ema_decay < 1, got {self.ema_decay}"
+
+# %% ../nbs/00_config.ipynb #21b703c5
+@dataclass
+class TrainConfig(FitConfig):
+    "Data, model and fit settings of one recommender run, and its seed"
     dataset: str = "ml-100k"      # one of DATASETS
     data_path: str = ""           # explicit file; empty = the dataset's default location (fetched if needed)
     k_core: int = 0               # keep users and items with >= k interactions (0 = no filter)
@@ -32,30 +47,23 @@ class TrainConfig:
     max_len: int = 50
     window_stride: int = 0        # items between the ends of consecutive training windows (0 = max_len: no overlap)
     mask_prob: float = 0.2        # BERT4Rec masking ratio
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 200
-    patience: int = 10            # epochs without valid NDCG@10 gain before stopping
-    ema_decay: float = 0.0        # validate and keep a moving average of the weights with this decay (0 = off)
-    max_minutes: float = 0.0      # wall-clock cap on training (0 = none)
     exclude_seen: bool = False    # RecBole does not exclude already-seen items for sequential models
     sampled_negatives: int = 0    # also report test ranks among this many sampled negatives, uniform and by popularity (0 = off)
     train_users: int = 0          # users whose training windows one epoch uses, drawn afresh each epoch (0 = all)
     seed: int = 0
     device: str = "auto"          # auto = cuda when available
-
     def __post_init__(self):
+        super().__post_init__()
         assert self.dataset in DATASETS, f"dataset: expected one of {', '.join(DATASETS)}, got {self.dataset!r}"
         assert self.model in ("sasrec", "bert4rec"), f"model: expected 'sasrec' or 'bert4rec', got {self.model!r}"
         assert self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})"
         assert self.n_layers >= 1 and self.max_len >= 2, "n_layers >= 1 and max_len >= 2 required"
-        assert 0 <= self.ema_decay < 1, f"ema_decay: expected 0 <= ema_decay < 1, got {self.ema_decay}"
 
 # %% ../nbs/00_config.ipynb #3bbf0f45
 class ConfigError(ValueError):
     "A config key is unknown or its value has the wrong type"
 
+# %% ../nbs/00_config.ipynb #396334d8
 def _coerce(value, typ, key, source):
     "Check `value` against the annotation `typ`; ints are accepted where floats are expected"
     if typ is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
@@ -85,17 +93,6 @@ def parse_override(s: str) -> tuple[str, object]:
         except ValueError: pass
     return key.strip(), value
 
-# %% ../nbs/00_config.ipynb #80820166
-PRESETS_DIR = Path(__file__).resolve().parent.parent/"configs"/"presets" if "__file__" in globals() else Path("../configs/presets")
-
-def _read_yaml(path) -> dict:
-    path = Path(path)
-    if not path.exists(): raise ConfigError(f"{path}: config file not found")
-    try: d = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of key: value, got {type(d).__name__}")
-    return d
-
 # %% ../nbs/00_config.ipynb #0f0b142c
 def _merge(base: dict, extra: dict) -> dict:
     "Merge `extra` into `base`, one level deep for section mappings"
@@ -104,12 +101,26 @@ def _merge(base: dict, extra: dict) -> dict:
         out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
     return out
 
+# %% ../nbs/00_config.ipynb #80820166
+def _read_yaml(path, _seen=()) -> dict:
+    "The mapping in YAML file `path`, on top of the file its `include:` names (relative to `path`)"
+    path = Path(path)
+    if not path.exists(): raise ConfigError(f"{path}: config file not found")
+    try: d = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of key: value, got {type(d).__name__}")
+    if "include" not in d: return d
+    inc = d.pop("include")
+    if not isinstance(inc, str): raise ConfigError(f"{path}: key 'include' expects a file name, got {inc!r}")
+    if path.resolve() in _seen: raise ConfigError(f"{path}: includes itself (through {' -> '.join(p.name for p in _seen)})")
+    return _merge(_read_yaml(path.parent/inc, (*_seen, path.resolve())), d)
+
 # %% ../nbs/00_config.ipynb #07b0b0e7
 def load_config(path=None, preset=None, overrides=(), presets_dir=None) -> tuple[TrainConfig, dict]:
     "Read `path`, apply `preset` and `overrides` (`key=value`); returns the `TrainConfig` and the analysis sections"
     d = _read_yaml(path) if path else {}
     if preset:
-        pfile = Path(presets_dir or PRESETS_DIR)/f"{preset}.yaml"
+        pfile = Path(presets_dir or paths.presets_dir())/f"{preset}.yaml"
         if not pfile.exists(): raise ConfigError(f"preset '{preset}': no file {pfile}")
         d = _merge(d, _read_yaml(pfile))
     for s in overrides:
@@ -121,11 +132,9 @@ def load_config(path=None, preset=None, overrides=(), presets_dir=None) -> tuple
     return config_from_dict(TrainConfig, flat, str(path or "config")), sections
 
 # %% ../nbs/00_config.ipynb #99ffeb9c
-def section_config(cls, sections: dict, name: str, seed: int | None = None):
-    "The dataclass `cls` for analysis section `name` of a loaded config (defaults where absent); `seed` (the run's) fills a `seed` field the section leaves unset"
-    values = sections.get(name, {})
-    if seed is not None and "seed" in {f.name for f in fields(cls)}: values = {"seed": seed, **values}
-    return config_from_dict(cls, values, f"config section '{name}'")
+def section_config(cls, sections: dict, name: str):
+    "The dataclass `cls` for analysis section `name` of a loaded config (defaults where absent)"
+    return config_from_dict(cls, sections.get(name, {}), f"config section '{name}'")
 
 # %% ../nbs/00_config.ipynb #4ea105a2
 def section_overrides(overrides, name: str, cls) -> list[str]:
@@ -140,6 +149,7 @@ def config_hash(cfg, ignore=("device", "sampled_negatives"), extra=None) -> str:
     blob = json.dumps([d, extra], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+# %% ../nbs/00_config.ipynb #d237d7e8
 def save_config(cfg, path):
     "Write dataclass `cfg` as YAML to `path`"
     Path(path).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))

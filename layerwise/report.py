@@ -10,9 +10,11 @@ from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 import numpy as np, torch
 import matplotlib.pyplot as plt
+from .config import section_config
+from .paths import results_root
 
 # %% auto #0
-__all__ = ['atomic_write', 'to_jsonable', 'git_sha', 'environment', 'results_root', 'save_run', 'markdown_table', 'Analyzer']
+__all__ = ['atomic_write', 'to_jsonable', 'git_sha', 'environment', 'save_run', 'markdown_table', 'finite_floats', 'Analyzer']
 
 # %% ../nbs/05_report.ipynb #57143d57
 def atomic_write(path, data: str | bytes):
@@ -55,10 +57,6 @@ def environment() -> dict:
             "gpu_peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None}
 
 # %% ../nbs/05_report.ipynb #ac101d81
-def results_root() -> Path:
-    "Root of all results: `$LAYERWISE_RESULTS` or `results/`"
-    return Path(os.environ.get("LAYERWISE_RESULTS", "results"))
-
 def save_run(analysis: str, results: dict, figures: dict | None = None, report_md: str = "", root=None) -> Path:
     "Write `results` (+ environment), `report_md` and `figures` (name -> Figure) to a new run folder; returns it"
     base = Path(root or results_root())/analysis
@@ -86,17 +84,30 @@ def markdown_table(rows: list[dict], floatfmt=".4f") -> str:
     return "\n".join(lines + ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]) + "\n"
 
 # %% ../nbs/05_report.ipynb #3333258a
+def finite_floats(metrics: dict) -> dict[str, float]:
+    "`metrics` as floats, without the entries that are None, NaN or infinite"
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
 class Analyzer:
-    "Base class: subclasses set `name` and implement `analyze`, and usually `create_visualizations` and `report`"
-    name = "analysis"
-    def __init__(self, config): self.config = config
-    def analyze(self) -> dict: raise NotImplementedError
-    def create_visualizations(self, results: dict) -> dict: return {}
-    def report(self, results: dict) -> str: return f"# {self.name}\n"
-    def save_results(self, results: dict, root=None) -> Path:
-        "Write `results` with the config, figures and report to `results/<name>/<timestamp>/`"
-        return save_run(self.name, {"config": self.config, **results}, self.create_visualizations(results), self.report(results), root)
-    def run(self, root=None) -> tuple[dict, Path]:
-        "Analyze, then save; returns the results and the run folder"
-        results = self.analyze()
-        return results, self.save_results(results, root)
+    "One analysis of a trained model: `Analyzer(config, seed)`, then `analyze(model, split)`; `metrics(result)` are its headline floats"
+    name = "analysis"     # the run folder: `results/<name>/<timestamp>/`
+    config_class = None   # the dataclass of its YAML section (set by each analyzer)
+    def __init__(self, config=None, seed: int = 0): self.config, self.seed = config, seed
+    def analyze(self, model, split) -> dict: raise NotImplementedError
+    @classmethod
+    def config_from(cls, sections: dict, section: str):
+        "This analyzer's config (`config_class`) from YAML section `section` of a loaded run config's `sections`"
+        return section_config(cls.config_class, sections, section)
+    def check(self, train_config) -> None:
+        "Raise `ConfigError` for settings that cannot fit the model of `train_config`, before it is trained"
+    def metrics(self, result: dict) -> dict[str, float]: return {}
+    def create_visualizations(self, result: dict) -> dict: return {}
+    def report(self, result: dict) -> str: return f"# {self.name}\n"
+    def save_results(self, result: dict, root=None) -> Path:
+        "Write `result` with the config, the seed and `metrics(result)`, the figures and the report to `results/<name>/<timestamp>/`"
+        payload = {"config": self.config, "seed": self.seed, **result, "metrics": finite_floats(self.metrics(result))}
+        return save_run(self.name, payload, self.create_visualizations(result), self.report(result), root)
+    def run(self, model, split, root=None) -> tuple[dict, Path]:
+        "Analyze `model` on `split`, then save; returns the result and the run folder"
+        result = self.analyze(model, split)
+        return result, self.save_results(result, root)

@@ -4,24 +4,26 @@
 
 # %% ../nbs/22_site.ipynb #c8aad45f
 from __future__ import annotations
-import fnmatch, glob, html, json, os, re, shutil, subprocess, tarfile, tempfile, threading, warnings
+import fnmatch, glob, html, json, os, re, shutil, signal, subprocess, tarfile, tempfile, threading, warnings
 from pathlib import Path
 import nbformat, yaml
-from .batch import (add_executor_options, default_cache, default_out, gpus_option, list_experiments, plan_batches,
-                             raise_if_failed, read_plan, repo_root, run_batches)
-from .report import atomic_write, results_root
+from .batch import (_raise_interrupt, add_executor_options, default_out, gpus_option, list_experiments, plan_batches, raise_if_failed,
+                             read_plan, run_batches)
+from .paths import cache_root, configs_dir, repo_root, results_root
+from .report import atomic_write
 from .stats import summarize
 
 # %% auto #0
 __all__ = ['KATEX_VERSION', 'clean_notebook', 'write_readme', 'latest_batches', 'stage_site', 'page_title', 'sidebar_entries',
            'sidebar_html', 'fetch_katex', 'install_katex', 'html_exporter', 'render_page', 'render_nbconvert',
-           'build_site', 'report_plan', 'report', 'cmd_site', 'cmd_report', 'add_site_command', 'add_report_command']
+           'build_site', 'report_plan', 'report', 'site_options', 'report_options', 'cmd_site', 'cmd_report']
 
 # %% ../nbs/22_site.ipynb #45b0afe7
 def _directives(src: str) -> list[str]:
     "The `#|` directive lines of cell source `src`"
     return [l for l in src.splitlines() if re.match(r"\s*#\|", l)]
 
+# %% ../nbs/22_site.ipynb #0b42f272
 def _title_first(cells: list) -> list:
     "`cells` with the first Markdown cell starting with `# ` (the title) moved to the front"
     i = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
@@ -44,7 +46,7 @@ def clean_notebook(nb):
 # %% ../nbs/22_site.ipynb #88c730d5
 def write_readme(nb=None, dest=None) -> Path:
     "Write `dest` (default `README.md` at the repo root) from notebook `nb` (default `nbs/index.ipynb`); returns it"
-    from nbconvert import MarkdownExporter
+    from nbconvert import MarkdownExporter  # heavy: nbconvert, only for building pages
     nb, dest = Path(nb or repo_root()/"nbs"/"index.ipynb"), Path(dest or repo_root()/"README.md")
     nb = clean_notebook(nbformat.read(nb, as_version=4)); nb.metadata.setdefault("language_info", {"name": "python"})
     body, res = MarkdownExporter().from_notebook_node(nb, resources={"output_files_dir": "README_files"})
@@ -84,6 +86,7 @@ def _stage_batch(batch: Path, dest: Path):
     for run in summary["runs"]:
         if (batch/run["folder"]/"output.ipynb").is_file(): _stage_run(batch/run["folder"], dest/run["folder"])
 
+# %% ../nbs/22_site.ipynb #903b8427
 def _stage_study(layers: Path, dest: Path):
     "Copy the study page folder `layers` (`index.md` + figures) into `dest`, its `# title` line as frontmatter"
     md = (layers/"index.md").read_text()
@@ -92,6 +95,7 @@ def _stage_study(layers: Path, dest: Path):
     (dest/"index.md").write_text(f"---\ntitle: {json.dumps(title[2:].strip())}\n---\n{body}")
     for png in layers.glob("*.png"): shutil.copy2(png, dest/png.name)
 
+# %% ../nbs/22_site.ipynb #3181ffcf
 def stage_site(stage, root=None, batches=()) -> Path:
     "Fill folder `stage` with `_quarto.yml`, the cleaned `nbs/*.ipynb`, the `batches` and the study pages of `root` under `reports/`"
     root, stage = Path(root or repo_root()), Path(stage)
@@ -109,6 +113,7 @@ def _split_frontmatter(text: str) -> tuple[dict, str]:
     m = re.match(r"---\n(.*?)\n---\n?", text, re.S)
     return (yaml.safe_load(m[1]) or {}, text[m.end():]) if m else ({}, text)
 
+# %% ../nbs/22_site.ipynb #c3361591
 def page_title(path) -> str:
     "The title of page `path` (`.md` or `.ipynb`)"
     path = Path(path)
@@ -129,6 +134,7 @@ def _expand(item, stage: Path) -> list[Path]:
     found = [Path(p).relative_to(stage) for p in sorted(glob.glob(str(stage/"/".join("*" if i in nots else p for i, p in enumerate(parts)))))]
     return [p for p in found if not any(fnmatch.fnmatchcase(p.parts[i], a) for i, alts in nots.items() for a in alts)]
 
+# %% ../nbs/22_site.ipynb #d34893f8
 def sidebar_entries(stage) -> list:
     "The sidebar of `stage/_quarto.yml`: a list of (title, page) and (section, [(title, page), ...])"
     stage = Path(stage)
@@ -146,6 +152,7 @@ def sidebar_entries(stage) -> list:
 # %% ../nbs/22_site.ipynb #144088e8
 def _html_path(p: Path) -> Path: return p.with_suffix(".html") if p.suffix in (".ipynb", ".md") else p
 
+# %% ../nbs/22_site.ipynb #02baa44b
 def sidebar_html(entries, page: Path, title: str = "layerwise") -> str:
     "The sidebar `<nav>` of `entries` with links relative to `page` (a path in the site)"
     def link(t, p):
@@ -162,6 +169,7 @@ def sidebar_html(entries, page: Path, title: str = "layerwise") -> str:
 KATEX_VERSION = "0.19.1"  # the newest release (`npm view katex version`) when pinned
 _KATEX_FILES = ("katex.min.css", "katex.min.js", "contrib/auto-render.min.js", "fonts")
 
+# %% ../nbs/22_site.ipynb #20fa9f24
 def _npm_unpack(spec: str, dest: Path):
     "`npm pack` package `spec` into folder `dest`: the tarball and its `package/` (unpacked whole or not at all)"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +183,7 @@ def _npm_unpack(spec: str, dest: Path):
 # %% ../nbs/22_site.ipynb #e129b752
 def fetch_katex(version: str = KATEX_VERSION, cache=None) -> Path | None:
     "KaTeX's `dist/` folder, `npm pack`ed once into `cache` (default `<checkpoint cache>/katex-<version>`); None, with a warning, if npm fails"
-    cache = Path(cache or default_cache()/f"katex-{version}"); dist = cache/"package"/"dist"
+    cache = Path(cache or cache_root()/f"katex-{version}"); dist = cache/"package"/"dist"
     if not all((dist/f).exists() for f in _KATEX_FILES):
         try: _npm_unpack(f"katex@{version}", cache)
         except (OSError, subprocess.SubprocessError, tarfile.TarError, StopIteration) as e:
@@ -221,8 +229,8 @@ _TEMPLATE = ("{%- extends 'lab/index.html.j2' -%}\n"
 
 def html_exporter():
     "nbconvert's JupyterLab HTML exporter: the site sidebar, KaTeX from the site, images embedded, nothing from a CDN"
-    import jinja2
-    from nbconvert import HTMLExporter
+    import jinja2  # heavy: only for building pages
+    from nbconvert import HTMLExporter  # heavy: nbconvert, only for building pages
     return HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"layerwise.html.j2": _TEMPLATE})],
                         template_file="layerwise.html.j2", embed_images=True)
 
@@ -231,6 +239,7 @@ def _relink(page_html: str) -> str:
     "Rewrite relative links to `.ipynb`/`.md` files in `page_html` to `.html`"
     return re.sub(r'href="([^":?#]+)\.(?:ipynb|md)(#[^"]*)?"', lambda m: f'href="{m[1]}.html{m[2] or ""}"', page_html)
 
+# %% ../nbs/22_site.ipynb #762dcc32
 def render_page(src: Path, dest: Path, nav: str, exporter=None, katex: str = ""):
     "Render notebook or Markdown page `src` to HTML `dest` with sidebar `nav` and KaTeX from folder URL `katex` (none: math as source)"
     if src.suffix == ".md":
@@ -272,7 +281,7 @@ def build_site(root=None, out=None, batches=None, quarto: bool | None = None, ka
 # %% ../nbs/22_site.ipynb #3fbdd6e5
 def report_plan(config=None, experiments=None) -> dict[str, dict]:
     "Batch plan (`read_plan`'s form) of every experiment notebook, with the grid and params `config` (default `configs/report.yaml`) gives it"
-    path = Path(config or repo_root()/"configs"/"report.yaml")
+    path = Path(config or configs_dir()/"report.yaml")
     given = read_plan(path) if path.is_file() else {}
     return {name: given.get(name, {"experiment": name, "grid": {}, "params": {}}) for name in list_experiments(experiments)}
 
@@ -288,34 +297,28 @@ def report(preset: str = "quick", seeds="0-4", jobs: int | None = None, out=None
     raise_if_failed(outcomes, index)
     return index
 
+# %% ../nbs/22_site.ipynb #3fe4a46f
+def site_options(p):
+    "Add the options of `layerwise site` (handled by `cmd_site`) to parser `p`"
+    p.add_argument("--batch", action="append", default=[], help="batch folder to publish; repeatable (default: latest of each experiment)")
+    p.add_argument("--results", help="where to look for the latest batches (default: results/batch)")
+    p.add_argument("--out", help="output folder (default: _site/ at the repo root)")
+
+# %% ../nbs/22_site.ipynb #9f56b4d7
+def report_options(p):
+    "Add the options of `layerwise report` (handled by `cmd_report`) to parser `p`"
+    p.add_argument("--preset", choices=["quick", "full"], default="quick", help="size preset (default: %(default)s)")
+    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
+    add_executor_options(p)
+    p.add_argument("--out", help="batch root (default: results/batch/<preset>)")
+
 # %% ../nbs/22_site.ipynb #caf309f5
 def cmd_site(args) -> Path:
     "Build `_site/` from the module notebooks and the latest batches"
     return build_site(out=args.out, batches=[Path(b) for b in args.batch] or latest_batches(args.results))
 
+# %% ../nbs/22_site.ipynb #0bfd26f5
 def cmd_report(args) -> Path:
     "Run every experiment over the seeds, aggregate, build the site"
-    import signal
-    from layerwise.batch import _raise_interrupt
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _raise_interrupt)
     return report(args.preset, args.seeds, args.jobs, args.out, args.scheduler, gpus=gpus_option(args))
-
-# %% ../nbs/22_site.ipynb #3fe4a46f
-def add_site_command(subparsers):
-    "Add `layerwise site` to `subparsers`"
-    p = subparsers.add_parser("site", help="build _site/ (quarto render if available, else nbconvert)")
-    p.add_argument("--batch", action="append", default=[], help="batch folder to publish; repeatable (default: latest of each experiment)")
-    p.add_argument("--results", help="where to look for the latest batches (default: results/batch)")
-    p.add_argument("--out", help="output folder (default: _site/ at the repo root)")
-    p.set_defaults(func=cmd_site)
-    return p
-
-def add_report_command(subparsers):
-    "Add `layerwise report` to `subparsers`"
-    p = subparsers.add_parser("report", help="run every experiment notebook over the seeds, aggregate, build the site")
-    p.add_argument("--preset", choices=["quick", "full"], default="quick", help="size preset (default: %(default)s)")
-    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
-    add_executor_options(p)
-    p.add_argument("--out", help="batch root (default: results/batch/<preset>)")
-    p.set_defaults(func=cmd_report)
-    return p

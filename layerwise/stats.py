@@ -14,7 +14,7 @@ from .report import atomic_write, markdown_table, to_jsonable
 
 # %% auto #0
 __all__ = ['QUICK_NOTE', 't_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'share_gap_test',
-           'plot_metric', 'load_batch', 'metric_summary', 'summarize', 'summary_markdown']
+           'plot_metric', 'load_batch', 'metric_summary', 'summary_markdown', 'summarize']
 
 # %% ../nbs/21_stats.ipynb #441a6818
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -24,6 +24,7 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     half = sps.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return (x.mean() - half, x.mean() + half)
 
+# %% ../nbs/21_stats.ipynb #eae5f58b
 def describe(values) -> dict:
     "`n`, `mean`, `std` (ddof 1) and 95% t-CI `ci_low`/`ci_high` of `values` (None where undefined)"
     x = np.asarray(values, dtype=float)
@@ -35,8 +36,8 @@ def describe(values) -> dict:
 # %% ../nbs/21_stats.ipynb #8a2dc944
 def anova(values: pd.DataFrame) -> tuple[dict | None, str]:
     "One-way ANOVA of `value` by `condition` (statsmodels) with eta²; (None, reason) when it is undefined"
-    from statsmodels.formula.api import ols
-    from statsmodels.stats.anova import anova_lm
+    from statsmodels.formula.api import ols  # heavy: statsmodels loads patsy and scipy.stats
+    from statsmodels.stats.anova import anova_lm  # heavy: statsmodels loads patsy and scipy.stats
     k, n = values["condition"].nunique(), len(values)
     if k < 2: return None, "one condition: no ANOVA"
     if n <= k: return None, "one run per condition: no ANOVA"
@@ -52,7 +53,7 @@ def anova(values: pd.DataFrame) -> tuple[dict | None, str]:
 # %% ../nbs/21_stats.ipynb #3095bfc5
 def tukey(values: pd.DataFrame, alpha: float = 0.05) -> list[dict]:
     "Tukey HSD between every pair of conditions in `values`: mean difference, adjusted p, CI, reject"
-    from statsmodels.stats.multicomp import pairwise_tukeyhsd
+    from statsmodels.stats.multicomp import pairwise_tukeyhsd  # heavy: statsmodels loads patsy and scipy.stats
     if values["condition"].nunique() < 2 or len(values) <= values["condition"].nunique(): return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -85,7 +86,7 @@ def _rm_undefined(x: np.ndarray) -> str:
 # %% ../nbs/21_stats.ipynb #d5dd170d
 def paired_anova(values: pd.DataFrame) -> tuple[dict | None, str]:
     "Repeated-measures ANOVA of `value` by `condition`, `seed` as subject (statsmodels `AnovaRM`), with partial eta²; (None, reason) when undefined"
-    from statsmodels.stats.anova import AnovaRM
+    from statsmodels.stats.anova import AnovaRM  # heavy: statsmodels loads patsy and scipy.stats
     wide, dropped = _paired_table(values)
     note = f"{dropped} seed(s) not in every condition dropped" if dropped else ""
     if why := _rm_undefined(wide.to_numpy(float)): return None, "; ".join(filter(None, [why, note]))
@@ -156,6 +157,7 @@ def _t_errorbar(x) -> tuple[float, float]:
     lo, hi = t_interval(x)
     return (lo, hi) if math.isfinite(lo) else (float(np.mean(x)), float(np.mean(x)))
 
+# %% ../nbs/21_stats.ipynb #9d48b554
 def plot_metric(values: pd.DataFrame, metric: str, order: list[str] | None = None):
     "Point plot (mean, 95% t-CI) and distribution (box + seeds) of `values` by condition for `metric`"
     order = order or list(dict.fromkeys(values["condition"]))
@@ -168,22 +170,6 @@ def plot_metric(values: pd.DataFrame, metric: str, order: list[str] | None = Non
     for a in (a1, a2): a.tick_params(axis="x", rotation=20 if len(order) > 3 else 0)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/21_stats.ipynb #ef6625bd
-def load_batch(folder) -> tuple[dict, pd.DataFrame, list[dict]]:
-    "The plan of batch `folder`, its metrics as a long table (condition, seed, metric, value) and its failed runs"
-    folder = Path(folder); plan = json.loads((folder/"batch.json").read_text())
-    rows, failed = [], []
-    for r in plan["runs"]:
-        run = folder/r["folder"]
-        if (run/"done.json").is_file():
-            metrics = json.loads((run/"results.json").read_text()).get("metrics") or {}
-            rows += [{"condition": r["condition"], "seed": r["seed"], "metric": k, "value": float(v)}
-                     for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None and math.isfinite(v)]
-        else:
-            err = json.loads((run/"error.json").read_text()) if (run/"error.json").is_file() else {"ename": "missing", "evalue": "not run"}
-            failed.append({**r, "error": f"{err.get('ename')}: {err.get('evalue')}"})
-    return plan, pd.DataFrame(rows, columns=["condition", "seed", "metric", "value"]), failed
 
 # %% ../nbs/21_stats.ipynb #f8436f01
 def _write_fake_batch(folder, values: dict, failed=()):
@@ -200,6 +186,22 @@ def _write_fake_batch(folder, values: dict, failed=()):
     plan = {"experiment": "fake", "notebook": "fake.ipynb", "seeds": sorted({s for _, s in values}), "grid": {}, "params": {}, "runs": runs}
     (folder/"batch.json").write_text(json.dumps(plan))
     return folder
+
+# %% ../nbs/21_stats.ipynb #ef6625bd
+def load_batch(folder) -> tuple[dict, pd.DataFrame, list[dict]]:
+    "The plan of batch `folder`, its metrics as a long table (condition, seed, metric, value) and its failed runs"
+    folder = Path(folder); plan = json.loads((folder/"batch.json").read_text())
+    rows, failed = [], []
+    for r in plan["runs"]:
+        run = folder/r["folder"]
+        if (run/"done.json").is_file():
+            metrics = json.loads((run/"results.json").read_text()).get("metrics") or {}
+            rows += [{"condition": r["condition"], "seed": r["seed"], "metric": k, "value": float(v)}
+                     for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None and math.isfinite(v)]
+        else:
+            err = json.loads((run/"error.json").read_text()) if (run/"error.json").is_file() else {"ename": "missing", "evalue": "not run"}
+            failed.append({**r, "error": f"{err.get('ename')}: {err.get('evalue')}"})
+    return plan, pd.DataFrame(rows, columns=["condition", "seed", "metric", "value"]), failed
 
 # %% ../nbs/21_stats.ipynb #9e609e48
 _fmt = lambda v, f=".4f": "—" if v is None else format(v, f)
@@ -220,25 +222,8 @@ def metric_summary(values: pd.DataFrame, order: list[str]) -> dict:
     a, note = anova(values)
     return {**out, "analysis": "independent", "paired_tests": [], "anova": a, "anova_note": note, "tukey": tukey(values) if a else []}
 
+# %% ../nbs/21_stats.ipynb #434b512a
 def _slug(metric: str) -> str: return re.sub(r"[^A-Za-z0-9]+", "_", metric).strip("_")
-
-# %% ../nbs/21_stats.ipynb #59ff5917
-def summarize(folder, plots=True) -> dict:
-    "Statistics of batch `folder` into `summary.json`, `summary.md` and `plot_<metric>.png`; returns the summary"
-    folder = Path(folder); plan, df, failed = load_batch(folder)
-    order = list(dict.fromkeys(r["condition"] for r in plan["runs"]))
-    summary = {"experiment": plan["experiment"], "notebook": plan["notebook"], "seeds": plan["seeds"], "grid": plan["grid"],
-               "params": plan["params"], "conditions": order, "n_runs": len(plan["runs"]), "n_failed": len(failed),
-               "failed": failed, "runs": plan["runs"], "metrics": {}}
-    for metric in dict.fromkeys(df["metric"]):
-        values = df[df.metric == metric]
-        summary["metrics"][metric] = {**metric_summary(values, order), "plot": f"plot_{_slug(metric)}.png" if plots else None}
-        if plots:
-            fig = plot_metric(values, metric, [c for c in order if (values.condition == c).any()])
-            fig.savefig(folder/f"plot_{_slug(metric)}.png", dpi=100); plt.close(fig)
-    atomic_write(folder/"summary.json", json.dumps(to_jsonable(summary), indent=1))
-    atomic_write(folder/"summary.md", summary_markdown(summary))
-    return summary
 
 # %% ../nbs/21_stats.ipynb #cfe41bce
 def _independent_markdown(m: dict) -> list[str]:
@@ -321,3 +306,21 @@ def summary_markdown(s: dict) -> str:
     tail = ["## Runs\n", markdown_table(runs)]
     if s["failed"]: tail += ["\n## Failed runs\n", markdown_table([{k: f[k] for k in ("condition", "seed", "error")} for f in s["failed"]])]
     return "\n".join(head + [_metric_markdown(k, m) for k, m in s["metrics"].items()] + tail)
+
+# %% ../nbs/21_stats.ipynb #59ff5917
+def summarize(folder, plots=True) -> dict:
+    "Statistics of batch `folder` into `summary.json`, `summary.md` and `plot_<metric>.png`; returns the summary"
+    folder = Path(folder); plan, df, failed = load_batch(folder)
+    order = list(dict.fromkeys(r["condition"] for r in plan["runs"]))
+    summary = {"experiment": plan["experiment"], "notebook": plan["notebook"], "seeds": plan["seeds"], "grid": plan["grid"],
+               "params": plan["params"], "conditions": order, "n_runs": len(plan["runs"]), "n_failed": len(failed),
+               "failed": failed, "runs": plan["runs"], "metrics": {}}
+    for metric in dict.fromkeys(df["metric"]):
+        values = df[df.metric == metric]
+        summary["metrics"][metric] = {**metric_summary(values, order), "plot": f"plot_{_slug(metric)}.png" if plots else None}
+        if plots:
+            fig = plot_metric(values, metric, [c for c in order if (values.condition == c).any()])
+            fig.savefig(folder/f"plot_{_slug(metric)}.png", dpi=100); plt.close(fig)
+    atomic_write(folder/"summary.json", json.dumps(to_jsonable(summary), indent=1))
+    atomic_write(folder/"summary.md", summary_markdown(summary))
+    return summary

@@ -153,6 +153,7 @@ def agreement_table(runs: list[dict]) -> pd.DataFrame:
 # %% ../nbs/23_study.ipynb #0d559ce9
 GROUND_TRUTHS = ("ablation", "iterative_removal")
 
+# %% ../nbs/23_study.ipynb #4d995822
 def which_estimator(runs: list[dict]) -> dict:
     "Q2 for one model's `runs`: per estimator Spearman and Kendall with ablation (mean, 95% t-CI), paired t-tests on Spearman (Holm), the best"
     t = agreement_table(runs); est = list(dict.fromkeys(t["estimator"]))
@@ -229,6 +230,12 @@ def verdict_word(test: dict, alpha: float = 0.05) -> str:
 # %% ../nbs/23_study.ipynb #f192c475
 MASS = {"fisher": "Fisher mass", "ablation": "ablation mass (NDCG@10 drops, negatives as 0)"}
 
+# %% ../nbs/23_study.ipynb #cd8f4e07
+def _disagree(t: dict, alpha: float = 0.05) -> str:
+    "A note when exactly one of the t-test and the permutation test of `t` is significant at `alpha`"
+    st, sp = t["p_t"] is not None and t["p_t"] < alpha, t["p_perm"] < alpha
+    return "" if st == sp else f" Only the {'t-test' if st else 'permutation test'} is significant at {alpha}; the rule needs both."
+
 # %% ../nbs/23_study.ipynb #436119ed
 def depth_sentence(model: str, t: dict) -> str:
     "The Q3 verdict sentence for `model` and depth test `t`"
@@ -239,12 +246,6 @@ def depth_sentence(model: str, t: dict) -> str:
     return (f"{w} for {label(model)} ({label(t['estimator'])}): {_blocks(t['blocks'])} hold {t['share']:.1%} of the {mass} "
             f"vs {t['uniform']:.1%} for a uniform share, gap {pp(t['mean_gap'])} pp{ci}, {tt}; sign test {t['n_positive']}/{t['n_seeds']} positive, "
             f"p = {t['p_sign']:.3g}; permutation p = {t['p_perm']:.3g} ({t['permutation']}, {t['n_perm']:,} assignments)." + _disagree(t))
-
-# %% ../nbs/23_study.ipynb #cd8f4e07
-def _disagree(t: dict, alpha: float = 0.05) -> str:
-    "A note when exactly one of the t-test and the permutation test of `t` is significant at `alpha`"
-    st, sp = t["p_t"] is not None and t["p_t"] < alpha, t["p_perm"] < alpha
-    return "" if st == sp else f" Only the {'t-test' if st else 'permutation test'} is significant at {alpha}; the rule needs both."
 
 # %% ../nbs/23_study.ipynb #6932a574
 UNCERTAINTY = ("epistemic", "aleatoric", "total")
@@ -374,6 +375,7 @@ def _distinct(calls: list[dict], key: str) -> list:
     "The distinct non-empty values of `key` over `calls`, in order"
     return list(dict.fromkeys(c[key] for c in calls if c.get(key)))
 
+# %% ../nbs/23_study.ipynb #fda6f2d3
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
     "The provenance line of `batch` (default: every batch) from the calls in `run.json`, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
     d = Path(dataset_folder)
@@ -455,6 +457,16 @@ def _md_head(s: dict) -> list[str]:
             "within the model) and 3 tests (one-sample t, sign, permutation) of each of the 2 depth statistics (Q3, Fisher and ablation; not corrected: "
             "a verdict needs the t-test and the permutation test to agree). The confidence intervals of Q1, Q4 and Q5 describe; they are not tests.\n"]
 
+# %% ../nbs/23_study.ipynb #f5e6fc0a
+def _q1_rows(ms: dict) -> list[dict]:
+    "Rows of the concentration and critical-mass table of model summaries `ms`: statistics, then one row per block, then the sets per seed"
+    conc = [{"statistic": k.replace("_", " "), **{label(m): _ci(v["q1"]["concentration"][k]) for m, v in ms.items()}} for k in CONCENTRATION]
+    crit = [{"statistic": f"block {b} in the critical set", **{label(m): f"{v['q1']['critical_mass']['counts'][b]}/{len(v['seeds'])}" for m, v in ms.items()}}
+            for b in range(next(iter(ms.values()))["q1"]["n_blocks"])]
+    sets = [{"statistic": "critical set per seed", **{label(m): "; ".join("{" + ", ".join(map(str, x)) + "}" for x in v["q1"]["critical_mass"]["sets"])
+                                                      for m, v in ms.items()}}]
+    return conc + crit + sets
+
 # %% ../nbs/23_study.ipynb #ac59154b
 def _md_q1(s: dict) -> list[str]:
     "Q1: method, figure, verdicts, share and concentration tables"
@@ -468,16 +480,6 @@ def _md_q1(s: dict) -> list[str]:
     return out + ["Fisher concentration (mean [95% CI]) and the critical-mass set (how often each block is in it; the set of each seed):\n",
                   markdown_table(_q1_rows(ms))]
 
-# %% ../nbs/23_study.ipynb #f5e6fc0a
-def _q1_rows(ms: dict) -> list[dict]:
-    "Rows of the concentration and critical-mass table of model summaries `ms`: statistics, then one row per block, then the sets per seed"
-    conc = [{"statistic": k.replace("_", " "), **{label(m): _ci(v["q1"]["concentration"][k]) for m, v in ms.items()}} for k in CONCENTRATION]
-    crit = [{"statistic": f"block {b} in the critical set", **{label(m): f"{v['q1']['critical_mass']['counts'][b]}/{len(v['seeds'])}" for m, v in ms.items()}}
-            for b in range(next(iter(ms.values()))["q1"]["n_blocks"])]
-    sets = [{"statistic": "critical set per seed", **{label(m): "; ".join("{" + ", ".join(map(str, x)) + "}" for x in v["q1"]["critical_mass"]["sets"])
-                                                      for m, v in ms.items()}}]
-    return conc + crit + sets
-
 # %% ../nbs/23_study.ipynb #58fc403f
 def _removal_sentence(m: str, q2: dict) -> str:
     "What model `m`'s Q2 summary says of the second ground truth, SLEB-style iterative removal, or that it was not run"
@@ -485,15 +487,6 @@ def _removal_sentence(m: str, q2: dict) -> str:
     if a is None: return f"{label(m)}: SLEB-style iterative removal (remove the block that hurts least, repeat) is not in these runs.\n"
     return (f"{label(m)}: the two ground truths, ablation and SLEB-style iterative removal (remove the block that hurts least, repeat), "
             f"agree with Spearman {_ci(a['spearman'], '.2f')}; removal is not a candidate for the best estimator.\n")
-
-def _md_q2(s: dict) -> list[str]:
-    "Q2: method, forest plot, verdicts, agreement and paired-test tables"
-    ms = s["models"]; out = [f"## Q2. {QUESTIONS[1][1]}\n", "Per run, Spearman ρ and Kendall τ between each estimator's block scores and the ablation "
-           "drops (the ground truth); across seeds the mean and 95% t-CI, and paired t-tests on ρ between every two estimators (paired by seed), "
-           "Holm-corrected within the model.\n", "![Agreement with ablation](q2_agreement.png)\n"]
-    out += [f"{v['findings']['q2']}\n" for v in ms.values()]
-    out += [_removal_sentence(m, v["q2"]) for m, v in ms.items()]
-    return out + [x for m, v in ms.items() for x in _q2_tables(m, v["q2"])]
 
 # %% ../nbs/23_study.ipynb #a0c37da4
 def _q2_tables(m: str, q2: dict) -> list[str]:
@@ -504,6 +497,16 @@ def _q2_tables(m: str, q2: dict) -> list[str]:
               "p": f"{t['p']:.3g}", "p Holm": f"{t['p_holm']:.3g}", "reject": "yes" if t["reject"] else "no"} for t in q2["paired_tests"]]
     return [f"{label(m)}: agreement with ablation (mean [95% CI]; ρ per seed {', '.join(map(str, q2['seeds']))}):\n", markdown_table(agree),
             f"{label(m)}: paired t-tests on ρ (difference = second − first):\n", markdown_table(pairs)]
+
+# %% ../nbs/23_study.ipynb #1b14f03e
+def _md_q2(s: dict) -> list[str]:
+    "Q2: method, forest plot, verdicts, agreement and paired-test tables"
+    ms = s["models"]; out = [f"## Q2. {QUESTIONS[1][1]}\n", "Per run, Spearman ρ and Kendall τ between each estimator's block scores and the ablation "
+           "drops (the ground truth); across seeds the mean and 95% t-CI, and paired t-tests on ρ between every two estimators (paired by seed), "
+           "Holm-corrected within the model.\n", "![Agreement with ablation](q2_agreement.png)\n"]
+    out += [f"{v['findings']['q2']}\n" for v in ms.values()]
+    out += [_removal_sentence(m, v["q2"]) for m, v in ms.items()]
+    return out + [x for m, v in ms.items() for x in _q2_tables(m, v["q2"])]
 
 # %% ../nbs/23_study.ipynb #649ef8d8
 def _q3_row(m: str, t: dict) -> dict:
@@ -585,6 +588,7 @@ def write_page(out, figures: dict, summary: dict, markdown: str, json_name: str)
     atomic_write(out/"index.md", markdown)
     return out/"index.md"
 
+# %% ../nbs/23_study.ipynb #ef48d65e
 def study_page(folder, out, n_permutations: int = 10_000) -> Path:
     "Write the study page of batch `folder` into folder `out`: `index.md`, its PNG figures and `study.json`; returns the page"
     s = study_summary(folder, n_permutations)

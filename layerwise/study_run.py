@@ -7,14 +7,15 @@ from __future__ import annotations
 import datetime, json, shutil, signal, threading, time
 from pathlib import Path
 from .batch import (BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
-                             raise_if_failed, read_plan, repo_root, run_batches, _raise_interrupt)
+                             raise_if_failed, read_plan, run_batches, _raise_interrupt)
+from .paths import configs_dir, repo_root
 from .report import atomic_write, environment, to_jsonable
 from .stats import summarize
 from .study import study_page
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
-__all__ = ['CALLS', 'publish_batch', 'log_call', 'read_calls', 'run_record', 'run_study', 'cmd_study', 'add_study_command']
+__all__ = ['CALLS', 'publish_batch', 'log_call', 'read_calls', 'run_record', 'run_study', 'study_options', 'cmd_study']
 
 # %% ../nbs/25_study_run.ipynb #009fac5d
 def _with_dataset(plan: dict, dataset: str) -> dict:
@@ -43,6 +44,7 @@ def log_call(root, command: str, batches: list[str], wall_s: float, interrupted:
     with open(Path(root)/CALLS, "a") as f: f.write(json.dumps(rec) + "\n")
     return rec
 
+# %% ../nbs/25_study_run.ipynb #1ab9130f
 def read_calls(root) -> list[dict]:
     "The study commands logged in `root`/`CALLS`, oldest first"
     f = Path(root)/CALLS
@@ -66,10 +68,11 @@ def _check_only(only: list[str], plan: dict) -> list[str]:
     if bad: raise BatchError(f"--batches: {bad} not in the study plan (its batches: {', '.join(plan)})")
     return only
 
+# %% ../nbs/25_study_run.ipynb #d03a5ec0
 def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=None, scheduler=None, gpus=None, out=None, dest=None,
               command="layerwise study", only: list[str] | None = None) -> Path:
     "Run the batches `only` (default: all) of study plan `config` on `dataset`, summarize and publish them into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
-    plan = _with_dataset(read_plan(config or repo_root()/"configs"/"study.yaml"), dataset)
+    plan = _with_dataset(read_plan(config or configs_dir()/"study.yaml"), dataset)
     if only: plan = {n: plan[n] for n in _check_only(only, plan)}
     root = Path(out or default_out("study"))/dataset; batches = plan_batches(plan, seeds, preset, root)
     t0, done = time.time(), False
@@ -83,6 +86,17 @@ def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=N
     raise_if_failed(outcomes, dest)
     return dest
 
+# %% ../nbs/25_study_run.ipynb #50fcb60c
+def study_options(p):
+    "Add the options of `layerwise study` (handled by `cmd_study`) to parser `p`"
+    p.add_argument("--dataset", default="ml-100k", help="dataset name (default: %(default)s)")
+    p.add_argument("--preset", choices=["quick", "full"], default="full", help="size preset (default: %(default)s)")
+    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
+    p.add_argument("--config", help="study plan (default: configs/study.yaml)")
+    p.add_argument("--batches", help="comma-separated batches of the plan to run (default: all); run.json keeps what it says of the others")
+    add_executor_options(p)
+    p.add_argument("--out", help="batch root (default: results/batch/study)"); p.add_argument("--dest", help="published study (default: results/study/<dataset>)")
+
 # %% ../nbs/25_study_run.ipynb #d16a0c61
 def cmd_study(args) -> Path:
     "Run, summarize and publish the study; returns its folder (`RunsFailed` after publishing if a run failed)"
@@ -91,16 +105,3 @@ def cmd_study(args) -> Path:
     command = (f"layerwise study --dataset {args.dataset} --preset {args.preset} --seeds {args.seeds}" + (f" --gpus {args.gpus}" if args.gpus else "")
                + (f" --batches {args.batches}" if args.batches else ""))
     return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command, only)
-
-def add_study_command(subparsers):
-    "Add `layerwise study` to `subparsers`"
-    p = subparsers.add_parser("study", help="run the full study (configs/study.yaml) on one dataset, publish it into results/study/<dataset>/")
-    p.add_argument("--dataset", default="ml-100k", help="dataset name (default: %(default)s)")
-    p.add_argument("--preset", choices=["quick", "full"], default="full", help="size preset (default: %(default)s)")
-    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
-    p.add_argument("--config", help="study plan (default: configs/study.yaml)")
-    p.add_argument("--batches", help="comma-separated batches of the plan to run (default: all); run.json keeps what it says of the others")
-    add_executor_options(p)
-    p.add_argument("--out", help="batch root (default: results/batch/study)"); p.add_argument("--dest", help="published study (default: results/study/<dataset>)")
-    p.set_defaults(func=cmd_study)
-    return p

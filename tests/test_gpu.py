@@ -100,6 +100,7 @@ def test_fisher_on_gpu_matches_cpu(tiny, kind):
 
 def test_qlora_on_gpu(tiny):
     import bitsandbytes as bnb
+    from layerwise.config import FitConfig
     from layerwise.core.qlora import finetune, memory_report, prepare_qlora
     from layerwise.recommender.train import evaluate
     split, (cpu, gpu) = tiny[0], tiny[1]["sasrec"]
@@ -107,6 +108,6 @@ def test_qlora_on_gpu(tiny):
     lin = [m for m in ql.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(lin) == 18 and all(m.weight.device.type == "cuda" for m in lin)
     evaluate(ql, split, "valid")  # eval first, then train: the order that broke the CPU packed path
-    res = finetune(ql, split, lr=1e-2, max_epochs=2, patience=2, batch_size=16)
+    res = finetune(ql, split, FitConfig(lr=1e-2, max_epochs=2, patience=2, batch_size=16))
     assert res["first_step"]["peak_bytes"] > 0 and len(res["epochs"]) == 2
     assert memory_report(ql)["linear_ratio"] < 0.2

@@ -16,8 +16,9 @@ def train(env, *extra):
 def test_train_writes_results(isolated, model):
     out, r = train(isolated, "--set", f"model={model}", "--seed", "3")
     for stage in ("valid", "test"):
-        assert {f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)} <= set(r["metrics"][stage])
-        assert 0.0 <= r["metrics"][stage]["NDCG@10"] <= r["metrics"][stage]["HR@10"] <= 1.0
+        assert {f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)} <= set(r["quality"][stage])
+        assert 0.0 <= r["quality"][stage]["NDCG@10"] <= r["quality"][stage]["HR@10"] <= 1.0
+        assert r["metrics"][f"{stage}_NDCG@10"] == r["quality"][stage]["NDCG@10"]  # the flat metrics the batch statistics read
     assert r["config"]["model"] == model and r["seed"] == 3 and r["epochs"] >= 1 and r["seconds_per_epoch"] > 0
     assert r["environment"]["packages"]["torch"].startswith("2.13")
     assert (out/"report.md").exists() and (out/"learning_curve.png").stat().st_size > 0
@@ -26,10 +27,10 @@ def test_train_writes_results(isolated, model):
 def test_same_seed_same_metrics_and_cache_reuse(isolated, tmp_path):
     _, first = train(isolated)
     _, cached = train(isolated)  # same config: the cached checkpoint is reused
-    assert first["checkpoint"] == cached["checkpoint"] and first["metrics"] == cached["metrics"]
+    assert first["checkpoint"] == cached["checkpoint"] and first["metrics"] == cached["metrics"]  # the training record too
     fresh_cache = {**isolated, "LAYERWISE_CACHE": str(tmp_path/"other-cache")}
     _, retrained = train(fresh_cache)  # trained again from scratch with the same seed
-    assert retrained["metrics"] == first["metrics"]
+    assert retrained["quality"] == first["quality"]  # every quality number (the seconds are the new run's own)
     _, other_seed = train(fresh_cache, "--seed", "1")
     assert other_seed["checkpoint"] != first["checkpoint"]
 

@@ -4,25 +4,26 @@
 
 # %% ../../nbs/15_distill.ipynb #297cae64
 from __future__ import annotations
-import argparse, time
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
-from ..config import ConfigError, TrainConfig, section_config, section_overrides
-from .fisher import choose_blocks
+from fastcore.basics import patch
+from ..config import ConfigError, FitConfig, TrainConfig
+from .fisher import block_fisher, choose_blocks
+from .importance import ablation_importance
 from ..recommender.data import SequenceSplit, load_split
 from ..recommender.models import SeqRecommender
 from ..recommender.train import evaluate, get_device, left_pad, load_checkpoint, seed_everything, train_loop, train_or_load
 from ..report import Analyzer, markdown_table
 from ..viz import plot_layer_scores, plot_learning_curve
-from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Strategy', 'DistillConfig', 'check_k', 'select_layers', 'layer_importance', 'make_student', 'count_params',
-           'distill_loss', 'distill', 'compare_latency', 'latency_batch', 'check_checkpoint', 'load_teacher',
-           'DistillAnalyzer', 'plot_distill_summary', 'distill_overrides', 'cmd_distill', 'add_distill_command']
+__all__ = ['Strategy', 'check_k', 'DistillConfig', 'select_layers', 'layer_importance', 'make_student', 'count_params',
+           'distill_loss', 'distill', 'compare_latency', 'latency_batch', 'check_checkpoint', 'teacher_model',
+           'DistillAnalyzer', 'plot_distill_summary']
 
 # %% ../../nbs/15_distill.ipynb #3f1b1220
 class Strategy(str, Enum):
@@ -33,6 +34,12 @@ class Strategy(str, Enum):
     BOTTOM = "bottom"      # the first k blocks
     TOP = "top"            # the last k blocks
     RANDOM = "random"      # k blocks drawn with the seed
+
+# %% ../../nbs/15_distill.ipynb #2432b615
+def check_k(k: int, n_layers: int | None = None):
+    "Raise `ConfigError` unless a `k`-block student can be cut from an `n_layers`-block teacher (None: any teacher, so only k >= 1)"
+    if k < 1 or (n_layers is not None and k > n_layers):
+        raise ConfigError(f"distill.k = {k}: a student needs 1 <= k <= {'n_layers' if n_layers is None else n_layers} (the teacher's blocks)")
 
 # %% ../../nbs/15_distill.ipynb #a70a32e9
 @dataclass
@@ -52,22 +59,17 @@ class DistillConfig:
     latency_users: int = 256   # batch size of the latency measurement
     latency_repeats: int = 20
     teacher: str = ""          # checkpoint folder of the teacher; empty = train or load the cached one for the config
-    seed: int = 0
 
     def __post_init__(self):
         names = [s.value for s in Strategy]
         assert self.strategy in names, f"strategy: expected one of {', '.join(names)}, got {self.strategy!r}"
-        assert self.k >= 1, f"k: a student needs at least 1 block, got {self.k}"
+        check_k(self.k)
         assert self.temperature > 0 and self.epochs >= 0 and self.latency_repeats >= 1, "temperature > 0, epochs >= 0, latency_repeats >= 1 required"
 
 # %% ../../nbs/15_distill.ipynb #7d7a4d42
-def check_k(k: int, n_layers: int):
-    "Raise `ConfigError` unless a `k`-block student can be cut from an `n_layers`-block teacher"
-    if not 1 <= k <= n_layers: raise ConfigError(f"distill.k = {k}: a student needs 1 <= k <= {n_layers} (the teacher's blocks)")
-
 def select_layers(strategy: str, n_layers: int, k: int, scores=None, seed: int = 0) -> list[int]:
     "Sorted indices of the `k` of `n_layers` teacher blocks kept by `strategy` (`scores`: per-block importance)"
-    strategy = Strategy(strategy); check_k(k, n_layers)
+    strategy = Strategy(strategy)
     rule = "top_scores" if strategy in (Strategy.FISHER, Strategy.ABLATION) else strategy.value
     return choose_blocks(rule, n_layers, k, scores, seed)
 
@@ -76,10 +78,8 @@ def layer_importance(teacher: SeqRecommender, split: SequenceSplit, strategy: st
     "Per-block importance scores (n_layers,) of `teacher` for a score-driven `strategy`; None for the others"
     strategy = Strategy(strategy)
     if strategy == Strategy.FISHER:
-        from layerwise.core.fisher import block_fisher
         scores = block_fisher(teacher, split, n_users=n_users, seed=seed)
     elif strategy == Strategy.ABLATION:
-        from layerwise.core.importance import ablation_importance
         scores = ablation_importance(teacher, split, n_users=n_users, seed=seed)
     else: return None
     teacher.eval().zero_grad(set_to_none=True)
@@ -88,9 +88,9 @@ def layer_importance(teacher: SeqRecommender, split: SequenceSplit, strategy: st
 # %% ../../nbs/15_distill.ipynb #18248639
 def make_student(teacher: SeqRecommender, layers: list[int]) -> SeqRecommender:
     "A new `SeqRecommender` made of copies of the teacher's embeddings and of its blocks `layers` (in that order)"
-    check_k(len(layers), len(teacher.blocks))
-    if sorted(set(layers)) != sorted(layers) or not all(0 <= l < len(teacher.blocks) for l in layers):
-        raise ValueError(f"layers {layers}: expected distinct block indices in 0..{len(teacher.blocks) - 1}")
+    n = len(teacher.blocks)
+    if not layers or len(set(layers)) != len(layers) or not all(0 <= l < n for l in layers):
+        raise ValueError(f"layers {layers}: expected distinct block indices in 0..{n - 1}, at least one")
     cfg = replace(teacher.cfg, n_layers=len(layers))
     student = SeqRecommender(cfg, teacher.n_items, teacher.backbone.config._attn_implementation)
     student.item_emb.load_state_dict(teacher.item_emb.state_dict())
@@ -98,6 +98,7 @@ def make_student(teacher: SeqRecommender, layers: list[int]) -> SeqRecommender:
     for block, l in zip(student.blocks, layers): block.load_state_dict(teacher.blocks[l].state_dict())
     return student.to(next(teacher.parameters()).device).train(teacher.training)
 
+# %% ../../nbs/15_distill.ipynb #86a3dd12
 def count_params(model: torch.nn.Module) -> int:
     "Number of parameters of `model`"
     return sum(p.numel() for p in model.parameters())
@@ -120,13 +121,16 @@ def distill_loss(student: SeqRecommender, teacher: SeqRecommender, windows: torc
     return loss, {k: v.detach() for k, v in parts.items()}
 
 # %% ../../nbs/15_distill.ipynb #2daf20e6
-def distill(teacher: SeqRecommender, layers: list[int], split: SequenceSplit, cfg: DistillConfig, progress=True) -> tuple[SeqRecommender, dict]:
-    "Student of `teacher` blocks `layers` trained on `split` with `distill_loss`; returns it and its training history"
-    seed_everything(cfg.seed)
+def distill(teacher: SeqRecommender, layers: list[int], split: SequenceSplit, cfg: DistillConfig, seed: int = 0,
+            progress=True) -> tuple[SeqRecommender, dict]:
+    "Student of `teacher` blocks `layers` trained on `split` with `distill_loss`, seeded with `seed`; returns it and its training history"
+    seed_everything(seed)
     student = make_student(teacher, layers)
     loss_fn = lambda windows, generator: distill_loss(student, teacher, windows, layers, cfg, generator)
-    history = train_loop(student, split, loss_fn, student.parameters(), cfg.lr, cfg.epochs, cfg.patience, student.cfg.batch_size,
-                         teacher.cfg.weight_decay, cfg.max_minutes, cfg.seed, start_counts=True, progress=progress, desc=f"student k={len(layers)}")
+    fit_cfg = FitConfig(lr=cfg.lr, max_epochs=cfg.epochs, patience=cfg.patience, batch_size=student.cfg.batch_size,
+                        weight_decay=teacher.cfg.weight_decay, max_minutes=cfg.max_minutes)
+    history = train_loop(student, split, loss_fn, student.parameters(), fit_cfg, seed, start_counts=True, progress=progress,
+                         desc=f"student k={len(layers)}")
     return student.eval(), history
 
 # %% ../../nbs/15_distill.ipynb #5458d79c
@@ -145,6 +149,7 @@ def compare_latency(models: dict, histories: torch.Tensor, repeats: int = 20, wa
             if r >= warmup: times[name].append(1000 * (time.perf_counter() - t0))
     return {name: float(np.median(t)) for name, t in times.items()}
 
+# %% ../../nbs/15_distill.ipynb #4e07b348
 def latency_batch(split: SequenceSplit, n_users: int, max_len: int) -> torch.Tensor:
     "Left-padded test histories (n_users, max_len) of the first `n_users` users: the latency workload"
     return left_pad(split.history("test")[:n_users], max_len, split.n_items)
@@ -155,55 +160,58 @@ def check_checkpoint(folder: str):
     if not (Path(folder)/"model.pt").exists():
         raise FileNotFoundError(f"distill.teacher: no teacher checkpoint {Path(folder)/'model.pt'} (train it with `layerwise train` or leave `teacher` empty)")
 
-def load_teacher(train_cfg: TrainConfig, split: SequenceSplit, checkpoint: str = "", progress=True) -> SeqRecommender:
-    "The teacher: from the checkpoint folder `checkpoint` when given, else `train_or_load(train_cfg)`"
-    if not checkpoint: return train_or_load(train_cfg, split, progress=progress)[0].eval()
-    check_checkpoint(checkpoint)
-    return load_checkpoint(checkpoint, split.n_items, get_device(train_cfg.device))[0].eval()
+# %% ../../nbs/15_distill.ipynb #a1937369
+def teacher_model(cfg: TrainConfig, dcfg: DistillConfig, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
+    "The model step: the teacher (from checkpoint folder `dcfg.teacher` when set, else `train_or_load(cfg)`) and the split of `cfg`"
+    if dcfg.teacher: check_checkpoint(dcfg.teacher)
+    split = load_split(cfg)
+    if dcfg.teacher: teacher = load_checkpoint(dcfg.teacher, split.n_items, get_device(cfg.device))[0]
+    else: teacher = train_or_load(cfg, split, progress=progress)[0]
+    return teacher.eval(), split
 
 # %% ../../nbs/15_distill.ipynb #a3f3db9e
 class DistillAnalyzer(Analyzer):
-    "Distil a teacher into a student made of `config.k` of its blocks chosen by `config.strategy`"
+    "Distil a trained teacher into a student made of `config.k` of its blocks chosen by `config.strategy`, seeded with `seed`"
     name = "distill"
-    def __init__(self, config: DistillConfig, train_config: TrainConfig, split: SequenceSplit | None = None,
-                 teacher: SeqRecommender | None = None, progress=True):
-        super().__init__(config)
-        self.train_config, self.split, self.teacher, self.progress = train_config, split, teacher, progress
-        if teacher is not None: check_k(config.k, len(teacher.blocks))
-        elif config.teacher: check_checkpoint(config.teacher)
-        else: check_k(config.k, train_config.n_layers)
+    config_class = DistillConfig
+    progress = True  # the student's training progress bar (set False on an instance to hide it)
+    def check(self, train_config: TrainConfig):
+        "Raise before any training unless `config` fits the teacher: the checkpoint `config.teacher` exists, else k <= `train_config.n_layers`"
+        if self.config.teacher: check_checkpoint(self.config.teacher)
+        else: check_k(self.config.k, train_config.n_layers)
 
-# %% ../../nbs/15_distill.ipynb #c9ba1cec
+# %% ../../nbs/15_distill.ipynb #3a3fe853
 def _quality(model, split, exclude_seen) -> dict:
     return {s: evaluate(model, split, s, exclude_seen=exclude_seen) for s in ("valid", "test")}
 
+# %% ../../nbs/15_distill.ipynb #c9ba1cec
 @patch
-def analyze(self: DistillAnalyzer) -> dict:
-    "Teacher, layer selection, distilled student, metrics, parameters and latency"
-    c, split = self.config, self.split if self.split is not None else load_split(self.train_config)
-    teacher = self.teacher if self.teacher is not None else load_teacher(self.train_config, split, c.teacher, self.progress)
-    L = len(teacher.blocks); check_k(c.k, L)
-    scores = layer_importance(teacher, split, c.strategy, c.n_users, c.seed)
-    layers = select_layers(c.strategy, L, c.k, scores, c.seed)
-    init_metrics = _quality(make_student(teacher, layers), split, self.train_config.exclude_seen)
-    student, history = distill(teacher, layers, split, c, self.progress)
-    t_metrics, s_metrics = _quality(teacher, split, self.train_config.exclude_seen), _quality(student, split, self.train_config.exclude_seen)
+def analyze(self: DistillAnalyzer, teacher: SeqRecommender, split: SequenceSplit) -> dict:
+    "Layer selection, distilled student, quality of teacher / pruned / distilled student, parameters and latency of `teacher` on `split`"
+    c, L, seen = self.config, len(teacher.blocks), teacher.cfg.exclude_seen
+    check_k(c.k, L)
+    scores = layer_importance(teacher, split, c.strategy, c.n_users, self.seed)
+    layers = select_layers(c.strategy, L, c.k, scores, self.seed)
+    init_metrics = _quality(make_student(teacher, layers), split, seen)
+    student, history = distill(teacher, layers, split, c, self.seed, self.progress)
+    t_metrics, s_metrics = _quality(teacher, split, seen), _quality(student, split, seen)
     latency = compare_latency({"teacher": teacher, "student": student}, latency_batch(split, c.latency_users, teacher.cfg.max_len), c.latency_repeats)
-    params = {"teacher": count_params(teacher), "student": count_params(student)}
-    return {"seed": c.seed, "model": teacher.cfg.model, "strategy": Strategy(c.strategy).value, "k": c.k, "n_layers": L, "layers_kept": layers,
-            "scores": scores, "teacher_config": teacher.cfg, "params": params, "latency_ms": latency,
-            "speedup": latency["teacher"] / latency["student"],
-            "teacher": {"metrics": t_metrics}, "student": {"metrics": s_metrics, "init_metrics": init_metrics, **history},
-            "metrics": _flat_metrics(t_metrics["test"], s_metrics["test"], init_metrics["test"], params, latency)}
+    return {"model": teacher.cfg.model, "strategy": Strategy(c.strategy).value, "k": c.k, "n_layers": L, "layers_kept": layers, "scores": scores,
+            "teacher_config": teacher.cfg, "params": {"teacher": count_params(teacher), "student": count_params(student)},
+            "latency_ms": latency, "speedup": latency["teacher"] / latency["student"],
+            "teacher": {"metrics": t_metrics}, "student": {"metrics": s_metrics, "init_metrics": init_metrics, **history}}
 
 # %% ../../nbs/15_distill.ipynb #fa2178c5
-def _flat_metrics(teacher: dict, student: dict, init: dict, params: dict, latency: dict) -> dict:
-    "The headline scalars (test stage) for batch statistics"
-    out = {f"{who}_{m}": d[m] for who, d in (("teacher", teacher), ("student", student), ("init", init)) for m in ("NDCG@10", "HR@10", "MRR@10")}
-    return {**out, "retention_NDCG@10": student["NDCG@10"] / teacher["NDCG@10"] if teacher["NDCG@10"] else float("nan"),
-            "retention_HR@10": student["HR@10"] / teacher["HR@10"] if teacher["HR@10"] else float("nan"),
-            "speedup": latency["teacher"] / latency["student"], "latency_teacher_ms": latency["teacher"],
-            "latency_student_ms": latency["student"], "param_ratio": params["student"] / params["teacher"]}
+@patch
+def metrics(self: DistillAnalyzer, result: dict) -> dict:
+    "The headline scalars (test stage) of distillation `result` for batch statistics"
+    t, s, i = result["teacher"]["metrics"]["test"], result["student"]["metrics"]["test"], result["student"]["init_metrics"]["test"]
+    lat, params = result["latency_ms"], result["params"]
+    ratio = lambda a, b: a / b if b else float("nan")
+    out = {f"{who}_{m}": d[m] for who, d in (("teacher", t), ("student", s), ("init", i)) for m in ("NDCG@10", "HR@10", "MRR@10")}
+    return {**out, "retention_NDCG@10": ratio(s["NDCG@10"], t["NDCG@10"]), "retention_HR@10": ratio(s["HR@10"], t["HR@10"]),
+            "speedup": lat["teacher"] / lat["student"], "latency_teacher_ms": lat["teacher"], "latency_student_ms": lat["student"],
+            "param_ratio": params["student"] / params["teacher"]}
 
 # %% ../../nbs/15_distill.ipynb #a4d6488a
 def plot_distill_summary(results: dict):
@@ -231,6 +239,7 @@ def create_visualizations(self: DistillAnalyzer, results: dict) -> dict:
                                                  results["strategy"], [names[i] for i in results["layers_kept"]])
     return figs
 
+# %% ../../nbs/15_distill.ipynb #f102f2b7
 @patch
 def report(self: DistillAnalyzer, results: dict) -> str:
     "Markdown summary: quality, parameters and latency of teacher and student"
@@ -239,28 +248,8 @@ def report(self: DistillAnalyzer, results: dict) -> str:
             (("teacher", results["n_layers"], "teacher", results["teacher"]["metrics"]),
              ("pruned (no training)", results["k"], "student", results["student"]["init_metrics"]),
              ("student", results["k"], "student", results["student"]["metrics"]))]
-    m = results["metrics"]
-    return (f"# Distillation of {results['model']}: {results['n_layers']} -> {results['k']} blocks, strategy `{results['strategy']}` (seed {results['seed']})\n\n"
+    m = self.metrics(results)
+    return (f"# Distillation of {results['model']}: {results['n_layers']} -> {results['k']} blocks, strategy `{results['strategy']}` (seed {self.seed})\n\n"
             f"Blocks kept: {results['layers_kept']}. Test metrics:\n\n{markdown_table(rows, '.4g')}\n"
             f"NDCG@10 retention {m['retention_NDCG@10']:.3f}, speedup {m['speedup']:.2f}x, parameters x{m['param_ratio']:.2f}.\n\n"
             f"![summary](summary.png)\n")
-
-# %% ../../nbs/15_distill.ipynb #4466902c
-def distill_overrides(overrides: list[str]) -> list[str]:
-    "`overrides` with bare keys of `DistillConfig` (and not of `TrainConfig`) moved into the `distill.` section"
-    return section_overrides(overrides, "distill", DistillConfig)
-
-# %% ../../nbs/15_distill.ipynb #192d2719
-def cmd_distill(args) -> Path:
-    "Run the distillation analysis for parsed CLI `args`; returns the run folder"
-    from layerwise.cli import run_config
-    cfg, sections = run_config(argparse.Namespace(**{**vars(args), "overrides": distill_overrides(args.overrides)}))
-    dcfg = section_config(DistillConfig, sections, "distill", cfg.seed)
-    return DistillAnalyzer(dcfg, cfg).run()[1]
-
-def add_distill_command(subparsers):
-    "Add `layerwise distill` to the `subparsers` of the `layerwise` parser"
-    from layerwise.cli import add_run_options
-    p = subparsers.add_parser("distill", help="distil a teacher into a student made of its most important blocks")
-    add_run_options(p, "configs/distill_ml100k.yaml"); p.set_defaults(func=cmd_distill)
-    return p

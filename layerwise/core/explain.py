@@ -63,7 +63,7 @@ def _score_fn(model: SeqRecommender, item: int, output: str, batch_size: int):
 def explain_history(model: SeqRecommender, history, item: int | None = None, output="score", n_players: int | None = None,
                     algorithm="auto", exact_max=10, max_evals=2000, seed=0, batch_size=256) -> HistoryExplanation:
     "SHAP values of `model`'s `output` for `item` (default: the top-1 recommendation) over the positions of `history`"
-    import shap  # imported here: importing shap costs seconds, and its numba kernels compile on first use
+    import shap  # heavy: importing shap costs seconds, and its numba kernels compile on first use
     if output not in ("score", "logprob"): raise ValueError(f"output: expected 'score' or 'logprob', got {output!r}")
     model.eval()
     x = left_pad([np.asarray(history)], model.cfg.max_len, model.pad)[0].numpy()  # (T,)
@@ -92,6 +92,7 @@ def item_label(split: SequenceSplit | None, item: int) -> str:
     raw = split.item_ids[item]
     return split.titles.get(str(raw), str(raw))
 
+# %% ../../nbs/13_explain.ipynb #ef0039c0
 def plot_history_attribution(expl: HistoryExplanation, split: SequenceSplit | None = None, title: str | None = None):
     "Horizontal bars of the SHAP value of each real history position of `expl`, labelled with item titles from `split`"
     pos = np.flatnonzero(expl.history != expl.pad)

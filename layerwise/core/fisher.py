@@ -25,6 +25,7 @@ def _blocks(model: nn.Module) -> list:
         if isinstance(getattr(model, attr, None), (nn.ModuleList, list, tuple)): return list(getattr(model, attr))
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
+# %% ../../nbs/10_fisher.ipynb #98261fc4
 def param_layers(model: nn.Module) -> dict:
     "Map each parameter name of `model` to its layer: `embedding`, `block0`, `block1`, ... or `output`"
     in_block = {id(p): f"block{i}" for i, b in enumerate(_blocks(model)) for p in b.parameters()}
@@ -32,6 +33,23 @@ def param_layers(model: nn.Module) -> dict:
         if any("emb" in part for part in name.split(".")[:-1]): return "embedding"
         return in_block.get(id(p), "output")
     return {n: layer(n, p) for n, p in model.named_parameters()}
+
+# %% ../../nbs/10_fisher.ipynb #a7746b33
+def _check_losses(losses, B: int):
+    "Return `losses` if it has shape [`B`], else raise a `ValueError`"
+    if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (B,):
+        shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
+        raise ValueError(f"loss_fn must return per-sample losses of shape [B] = [{B}], got {shape}; "
+                         "use reduction='none' (a scalar/mean loss gives no per-sample gradients)")
+    return losses
+
+# %% ../../nbs/10_fisher.ipynb #c6208bdf
+def _check_finite(fisher: dict, model):
+    "Raise a `ValueError` naming the first parameter (and its layer) whose Fisher is not finite"
+    layers = param_layers(model)
+    for k, v in fisher.items():
+        if not torch.isfinite(v).all():
+            raise ValueError(f"diagonal_fisher: NaN/inf gradient in parameter '{k}' (layer '{layers.get(k, '?')}')")
 
 # %% ../../nbs/10_fisher.ipynb #9b61f605
 def _func_sq_grads(model, params: dict, x, t, loss_fn) -> dict:
@@ -41,6 +59,7 @@ def _func_sq_grads(model, params: dict, x, t, loss_fn) -> dict:
     g = vmap(grad(loss1), in_dims=(None, 0, 0))(detached, x, t)  # name -> (B, *p.shape)
     return {k: v.square().sum(0) for k, v in g.items()}
 
+# %% ../../nbs/10_fisher.ipynb #7c918599
 @contextlib.contextmanager
 def _vmap_attention(model):
     "Context with MATH SDPA, and Hugging Face submodels of `model` on eager attention with always-built masks"
@@ -68,16 +87,19 @@ def _loop_sq_grads(model, params: dict, x, t, loss_fn) -> dict:
 # %% ../../nbs/10_fisher.ipynb #fa327fb5
 class _Unsupported(Exception): "The one-backward method cannot handle this model"
 
+# %% ../../nbs/10_fisher.ipynb #e3773407
 def _linear_rule(B, input, weight, bias=None):
     "Per-sample gradient functions of `F.linear(input, weight, bias)`"
     rules = [(weight, lambda g: torch.einsum("b...o,b...i->boi", g, input))]
     return rules + ([(bias, lambda g: g.reshape(B, -1, g.shape[-1]).sum(1))] if bias is not None else [])
 
+# %% ../../nbs/10_fisher.ipynb #9374f405
 def _matmul_rule(B, input, other):
     "Per-sample gradient function of `input @ other` for a 2-d `other`"
     if other.dim() != 2 or input.dim() < 2: raise _Unsupported("matmul with a parameter that is not a 2-d right operand")
     return [(other, lambda g: torch.einsum("b...k,b...n->bkn", input, g))]
 
+# %% ../../nbs/10_fisher.ipynb #9437e1ff
 def _embedding_rule(B, input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
     "Per-sample gradient function of `F.embedding(input, weight, ...)`"
     if max_norm is not None or scale_grad_by_freq: raise _Unsupported("embedding with max_norm/scale_grad_by_freq")
@@ -88,12 +110,14 @@ def _embedding_rule(B, input, weight, padding_idx=None, max_norm=None, norm_type
         return out
     return [(weight, g_w)]
 
+# %% ../../nbs/10_fisher.ipynb #d33425fa
 def _layer_norm_rule(B, input, normalized_shape, weight=None, bias=None, eps=1e-5):
     "Per-sample gradient functions of `F.layer_norm(input, normalized_shape, weight, bias, eps)`"
     x_hat = F.layer_norm(input.detach(), normalized_shape, None, None, eps)
     red = lambda t: t.reshape(B, -1, *normalized_shape).sum(1)
     return [(p, f) for p, f in ((weight, lambda g: red(g * x_hat)), (bias, red)) if p is not None]
 
+# %% ../../nbs/10_fisher.ipynb #4746f7dd
 _RULES = {F.linear: _linear_rule, F.embedding: _embedding_rule, F.layer_norm: _layer_norm_rule,
           torch.matmul: _matmul_rule, torch.Tensor.matmul: _matmul_rule, torch.Tensor.__matmul__: _matmul_rule}
 
@@ -129,6 +153,7 @@ def _to_param_shape(g, arg, p):
     out.as_strided((len(g), *arg.shape), (p.numel(), *arg.stride()), arg.storage_offset() - p.storage_offset()).add_(g)
     return out
 
+# %% ../../nbs/10_fisher.ipynb #62200811
 def _uses_sq_grads(rec: _ParamUses, loss) -> dict:
     "Backward `loss` to the recorded outputs only; sum over samples of squared per-sample gradients"
     outs = list({id(o): o for _, _, o, _ in rec.uses}.values())
@@ -153,6 +178,7 @@ def _hooks_sq_grads(model, params: dict, x, t, loss_fn) -> dict:
     sq = _uses_sq_grads(rec, _check_losses(loss_fn(out, t), len(x)).sum())
     return {k: sq.get(k, torch.zeros_like(p)) for k, p in params.items()}
 
+# %% ../../nbs/10_fisher.ipynb #bb8952f5
 def _self_check(model, params, x, t, loss_fn, rtol=1e-3):
     "Raise `_Unsupported` unless the one-backward method matches the per-sample loop on the first two samples"
     fast, ref = _hooks_sq_grads(model, params, x[:2], t[:2], loss_fn), _loop_sq_grads(model, params, x[:2], t[:2], loss_fn)
@@ -160,22 +186,6 @@ def _self_check(model, params, x, t, loss_fn, rtol=1e-3):
     for k in params:
         if (fast[k] - ref[k]).abs().max() > rtol * torch.maximum(ref[k].abs().max(), floor) + 1e-30:
             raise _Unsupported(f"per-sample gradients of '{k}' differ from the per-sample loop")
-
-# %% ../../nbs/10_fisher.ipynb #a7746b33
-def _check_losses(losses, B: int):
-    "Return `losses` if it has shape [`B`], else raise a `ValueError`"
-    if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (B,):
-        shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
-        raise ValueError(f"loss_fn must return per-sample losses of shape [B] = [{B}], got {shape}; "
-                         "use reduction='none' (a scalar/mean loss gives no per-sample gradients)")
-    return losses
-
-def _check_finite(fisher: dict, model):
-    "Raise a `ValueError` naming the first parameter (and its layer) whose Fisher is not finite"
-    layers = param_layers(model)
-    for k, v in fisher.items():
-        if not torch.isfinite(v).all():
-            raise ValueError(f"diagonal_fisher: NaN/inf gradient in parameter '{k}' (layer '{layers.get(k, '?')}')")
 
 # %% ../../nbs/10_fisher.ipynb #b3840aeb
 @torch.no_grad()
@@ -187,6 +197,7 @@ def _sample_targets(model, x, n_samples: int, generator) -> list:
 # %% ../../nbs/10_fisher.ipynb #67ebf454
 _METHODS = {"func": _func_sq_grads, "hooks": _hooks_sq_grads, "loop": _loop_sq_grads}
 
+# %% ../../nbs/10_fisher.ipynb #7ce8ff6a
 def _choose_method(model, params, x, t, loss_fn, method: str) -> str:
     "Resolve `method` ('auto', 'hooks', 'func', 'loop') on the first chunk (`x`, `t`)"
     if method not in ("auto", *_METHODS): raise ValueError(f"method: expected 'auto', 'hooks', 'func' or 'loop', got {method!r}")
@@ -247,6 +258,7 @@ def recommender_batches(model, split, stage="valid", n_users=None, batch_size=64
     hist, targets = user_tensors(model, split, stage, n_users, seed)  # the same users as every other analysis
     for i in range(0, len(hist), batch_size): yield hist[i:i + batch_size], targets[i:i + batch_size]
 
+# %% ../../nbs/10_fisher.ipynb #4ffa10d6
 def next_item_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Per-sample cross-entropy (B,) of next-item scores `outputs` (B, n_items) for `targets` (B,)"
     return F.cross_entropy(outputs, targets, reduction="none")
@@ -267,21 +279,25 @@ def _shares(scores) -> np.ndarray:
     if s.sum() <= 0: raise ValueError("scores: all zero, no distribution to measure")
     return s
 
+# %% ../../nbs/10_fisher.ipynb #a4b08c29
 def gini(scores) -> float:
     "Gini coefficient of `scores` (0 = equal, (n-1)/n = one layer holds all)"
     s = _shares(scores)
     return float(np.abs(s[:, None] - s[None, :]).sum() / (2 * len(s) ** 2 * s.mean()))
 
+# %% ../../nbs/10_fisher.ipynb #db2fd1dd
 def normalized_entropy(scores) -> float:
     "Entropy of the shares of `scores` divided by log(n) (1 = uniform, 0 = one-hot; 1 for n = 1)"
     s = _shares(scores); p = s[s > 0] / s.sum()
     return float(-(p * np.log(p)).sum() / np.log(len(s))) if len(s) > 1 else 1.0
 
+# %% ../../nbs/10_fisher.ipynb #339cd9bb
 def top_k_share(scores, k: int) -> float:
     "Share of the total held by the `k` largest of `scores`"
     s = _shares(scores)
     return float(np.sort(s)[::-1][:k].sum() / s.sum())
 
+# %% ../../nbs/10_fisher.ipynb #3d0cf4a3
 def hhi(scores) -> float:
     "Herfindahl-Hirschman index of the shares of `scores` (1/n = uniform, 1 = one-hot)"
     s = _shares(scores)
@@ -296,6 +312,7 @@ def critical_layers(scores, mass: float = 0.8) -> list:
     k = int(np.searchsorted(np.cumsum(s[order]) / s.sum(), mass - 1e-12) + 1)
     return sorted(order[:k].tolist())
 
+# %% ../../nbs/10_fisher.ipynb #cd6d71ec
 def zscore_critical_layers(scores, z: float = 1.0) -> list:
     "Indices (ascending) of layers whose score is more than `z` population standard deviations above the mean"
     s = _shares(scores)

@@ -29,7 +29,6 @@ class ImportanceConfig:
     shapley: str = "exact"    # exact: all 2^L coalitions | permutation: sampled, at most `max_evals` coalitions
     max_evals: int = 2000
     n_boot: int = 0           # bootstrap resamples of users for agreement CIs; 0 = none
-    seed: int = 0
 
     def __post_init__(self):
         assert self.stage in ("valid", "test"), f"stage: expected 'valid' or 'test', got {self.stage!r}"
@@ -179,15 +178,15 @@ def bootstrap_agreement(model: SeqRecommender, hist: torch.Tensor, targets: torc
     return pd.concat([lo.add_suffix("_lo"), hi.add_suffix("_hi")], axis=1)[["spearman_lo", "spearman_hi", "kendall_lo", "kendall_hi"]]
 
 # %% ../../nbs/12_importance.ipynb #c7d28c74
-def estimate_importance(model: SeqRecommender, split: SequenceSplit, cfg: ImportanceConfig | None = None) -> dict:
-    "Every estimator on the users chosen by `cfg`: `scores` (name -> (n_layers,)), `agreement` (+ bootstrap CIs), v(all), v(none), `removal`"
+def estimate_importance(model: SeqRecommender, split: SequenceSplit, cfg: ImportanceConfig | None = None, seed: int = 0) -> dict:
+    "Every estimator on the users `cfg` and `seed` choose: `scores` (name -> (n_layers,)), `agreement` (+ bootstrap CIs), v(all), v(none), `removal`"
     cfg, cache = cfg or ImportanceConfig(), {}
-    hist, targets = user_tensors(model, split, cfg.stage, cfg.n_users, cfg.seed)
-    sh = layer_shapley(model, hist, targets, cfg.shapley, cfg.max_evals, cfg.seed, cfg.batch_size, cache)
+    hist, targets = user_tensors(model, split, cfg.stage, cfg.n_users, seed)
+    sh = layer_shapley(model, hist, targets, cfg.shapley, cfg.max_evals, seed, cfg.batch_size, cache)
     rm = iterative_removal(model, hist, targets, cfg.batch_size, cache)
     scores = {**_fast_scores(model, hist, targets, cfg.batch_size), "shapley": sh["shapley"], "iterative_removal": rm["importance"]}
     table = agreement(scores)
-    if cfg.n_boot: table = table.join(bootstrap_agreement(model, hist, targets, cfg.n_boot, cfg.seed, cfg.batch_size))
+    if cfg.n_boot: table = table.join(bootstrap_agreement(model, hist, targets, cfg.n_boot, seed, cfg.batch_size))
     return {"scores": scores, "agreement": table.to_dict(orient="index"), "v_all": sh["v_all"], "v_none": sh["v_none"], "n_users": len(hist),
             "removal": {"order": rm["order"], "ndcg": rm["ndcg"]}}
 

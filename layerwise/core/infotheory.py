@@ -83,21 +83,20 @@ def logit_lens(model, inputs: torch.Tensor, targets, batch_size: int = 256, ks=K
 @dataclass
 class InfoTheoryConfig:
     "Settings of the information-theoretic analysis (YAML section `infotheory:`)"
-    n_users: int | None = 512     # users analysed (random subset drawn with `seed`); None = all
+    n_users: int | None = 512     # users analysed (a random subset drawn with the run's seed); None = all
     stage: str = "valid"          # 'valid' or 'test' histories and targets
     positions: str = "last"       # hidden-state rows for erank/CKA: 'last' position or all non-padding 'tokens'
     center: bool = False          # centre the states before the effective rank
     batch_size: int = 256
-    seed: int = 0
     def __post_init__(self):
         assert self.stage in ("valid", "test"), f"stage: expected 'valid' or 'test', got {self.stage!r}"
         assert self.positions in ("last", "tokens"), f"positions: expected 'last' or 'tokens', got {self.positions!r}"
 
 # %% ../../nbs/14_infotheory.ipynb #31471825
-def information_profile(model, split, cfg: InfoTheoryConfig | None = None) -> dict:
-    "Effective rank, linear CKA matrix and logit-lens metrics of every layer of `model` on users of `split`"
+def information_profile(model, split, cfg: InfoTheoryConfig | None = None, seed: int = 0) -> dict:
+    "Effective rank, linear CKA matrix and logit-lens metrics of every layer of `model` on users of `split` drawn with `seed`"
     cfg = cfg or InfoTheoryConfig()
-    inputs, targets = user_tensors(model, split, cfg.stage, cfg.n_users, cfg.seed)
+    inputs, targets = user_tensors(model, split, cfg.stage, cfg.n_users, seed)
     states, names = hidden_states(model, inputs, cfg.positions, cfg.batch_size), state_names(len(model.blocks))
     erank = {n: effective_rank(s, cfg.center) for n, s in zip(names, states)}
     cka, lens = cka_matrix(states), logit_lens(model, inputs, targets, cfg.batch_size)
@@ -123,9 +122,8 @@ def plot_layer_profile(results: dict, metric: str = "NDCG@10"):
 class InfoTheoryAnalyzer(Analyzer):
     "Effective rank, CKA between layers and logit lens of a trained recommender"
     name = "infotheory"
-    def __init__(self, config: InfoTheoryConfig, model, split):
-        super().__init__(config); self.model, self.split = model, split
-    def analyze(self) -> dict: return information_profile(self.model, self.split, self.config)
+    def analyze(self, model, split) -> dict: return information_profile(model, split, self.config, self.seed)
+    def metrics(self, result) -> dict: return result["metrics"]
     def create_visualizations(self, results) -> dict:
         return {"cka": plot_heatmap(np.array(results["cka"]), results["layers"], "Linear CKA between layers"),
                 "layer_profile": plot_layer_profile(results)}

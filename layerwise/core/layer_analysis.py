@@ -4,16 +4,20 @@
 
 # %% ../../nbs/17_layer_analysis.ipynb #390e8291
 from __future__ import annotations
-import itertools, math
-from dataclasses import dataclass
+import itertools, json, math
+from dataclasses import dataclass, field, replace
 import numpy as np, torch
+from fastcore.basics import patch
 from ..config import section_config
-from ..report import Analyzer, markdown_table
+from . import fisher as F
+from .importance import ImportanceConfig, agreement, estimate_importance, plot_agreement, plot_importance
+from .infotheory import InfoTheoryConfig, information_profile, plot_layer_profile
+from .uncertainty import UncertaintyConfig, plot_layer_uncertainty, recommender_uncertainty
+from ..report import Analyzer, finite_floats, markdown_table
 from ..viz import plot_layer_scores, plot_heatmap
 
 # %% auto #0
-__all__ = ['hypothesis_blocks', 'depth_hypothesis_test', 'LayerAnalysisConfig', 'fisher_profile', 'LayerAnalyzer', 'cmd_analyze',
-           'add_analyze_command']
+__all__ = ['hypothesis_blocks', 'depth_hypothesis_test', 'LayerAnalysisConfig', 'fisher_profile', 'LayerAnalyzer']
 
 # %% ../../nbs/17_layer_analysis.ipynb #e1f19758
 def hypothesis_blocks(n_layers: int, depths=(0.1, 0.5, 0.9)) -> list[int]:
@@ -33,10 +37,10 @@ def depth_hypothesis_test(scores, blocks) -> dict:
     return {"blocks": list(blocks), "share": observed, "expected": len(blocks) / len(s), "gap": observed - len(blocks) / len(s),
             "p_value": p, "n_sets": len(null)}
 
-# %% ../../nbs/17_layer_analysis.ipynb #35a20323
+# %% ../../nbs/17_layer_analysis.ipynb #7125c412
 @dataclass
 class LayerAnalysisConfig:
-    "Settings of the layer analysis (YAML section `fisher:`)"
+    "Settings of the layer analysis: YAML section `layers:` (Fisher, critical layers, depth test) and the sections of its pieces"
     n_users: int = 256            # users whose per-sample gradients make the Fisher (0 = all)
     kind: str = "empirical"       # empirical | true (labels sampled from the model)
     n_samples: int = 1            # label draws per user for kind=true
@@ -45,82 +49,79 @@ class LayerAnalysisConfig:
     critical_mass: float = 0.8    # critical layers: smallest set of blocks holding this share of Fisher mass
     z: float = 1.0                # z-score rule: blocks more than z std above the mean
     hypothesis_depths: str = "0.1,0.5,0.9"  # relative depths the seed project claimed critical
-    seed: int = 0
+    importance: ImportanceConfig = field(default_factory=ImportanceConfig)      # section `importance:`
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)   # section `uncertainty:`
+    infotheory: InfoTheoryConfig = field(default_factory=InfoTheoryConfig)      # section `infotheory:`
     def __post_init__(self):
         assert self.kind in ("empirical", "true"), f"kind: expected 'empirical' or 'true', got {self.kind!r}"
         assert 0 < self.critical_mass <= 1, f"critical_mass: expected a share in (0, 1], got {self.critical_mass}"
-    @property
-    def depths(self) -> list[float]: return [float(d) for d in self.hypothesis_depths.split(",")]
 
-# %% ../../nbs/17_layer_analysis.ipynb #c328c945
-def fisher_profile(model, split, cfg: LayerAnalysisConfig) -> dict:
-    "Diagonal Fisher of `model` on users of `split`: the per-parameter dict, the per-layer table, concentration and critical blocks"
-    from layerwise.core import fisher as F
-    batches = F.recommender_batches(model, split, cfg.stage, cfg.n_users or None, seed=cfg.seed)
-    diag = F.diagonal_fisher(model, batches, F.next_item_loss, kind=cfg.kind, n_samples=cfg.n_samples, chunk_size=cfg.chunk_size, seed=cfg.seed)
+# %% ../../nbs/17_layer_analysis.ipynb #ecba4671
+@patch(as_prop=True)
+def depths(self: LayerAnalysisConfig) -> list[float]: return [float(d) for d in self.hypothesis_depths.split(",")]
+
+# %% ../../nbs/17_layer_analysis.ipynb #3232c3f9
+def fisher_profile(model, split, cfg: LayerAnalysisConfig, seed: int = 0) -> dict:
+    "Diagonal Fisher of `model` on users of `split` (drawn with `seed`): the per-parameter dict, per-layer table, concentration, critical blocks"
+    batches = F.recommender_batches(model, split, cfg.stage, cfg.n_users or None, seed=seed)
+    diag = F.diagonal_fisher(model, batches, F.next_item_loss, kind=cfg.kind, n_samples=cfg.n_samples, chunk_size=cfg.chunk_size, seed=seed)
     table = F.layer_fisher(diag, model)
     blocks = table.loc[[n for n in table.index if n.startswith("block")], "sum"].to_numpy()
+    q = max(1, len(blocks) // 4)
     conc = {"gini": F.gini(blocks), "normalized_entropy": F.normalized_entropy(blocks), "hhi": F.hhi(blocks),
-            "top1_share": F.top_k_share(blocks, 1), f"top{max(1, len(blocks) // 4)}_share": F.top_k_share(blocks, max(1, len(blocks) // 4))}
+            "top1_share": F.top_k_share(blocks, 1), f"top{q}_share": F.top_k_share(blocks, q)}
     critical = {"mass": [int(i) for i in F.critical_layers(blocks, cfg.critical_mass)],
                 "zscore": [int(i) for i in F.zscore_critical_layers(blocks, cfg.z)]}
     return {"fisher": diag, "table": table, "blocks": blocks, "concentration": conc, "critical": critical}
 
-# %% ../../nbs/17_layer_analysis.ipynb #bd12187f
+# %% ../../nbs/17_layer_analysis.ipynb #6ad0107a
 class LayerAnalyzer(Analyzer):
     "Fisher, concentration, critical layers, estimator agreement, uncertainty, information measures and the depth test"
-    name = "fisher"
-    def __init__(self, config: LayerAnalysisConfig, model, split, sections: dict | None = None):
-        super().__init__(config); self.model, self.split, self.sections = model, split, sections or {}
-    def section(self, cls, name): return section_config(cls, self.sections, name, self.config.seed)
+    name, config_class = "layers", LayerAnalysisConfig
+    @classmethod
+    def config_from(cls, sections: dict, section: str = "layers") -> LayerAnalysisConfig:
+        "The config of YAML section `section` with the `importance`, `uncertainty` and `infotheory` sections"
+        parts = {k: section_config(c, sections, k) for k, c in (("importance", ImportanceConfig), ("uncertainty", UncertaintyConfig), ("infotheory", InfoTheoryConfig))}
+        return replace(section_config(LayerAnalysisConfig, sections, section), **parts)
 
-# %% ../../nbs/17_layer_analysis.ipynb #6d3ae3d6
+# %% ../../nbs/17_layer_analysis.ipynb #6c5cf12d
 def _free_gpu(result):
     "`result`, after emptying the CUDA caching allocator (a no-op without CUDA)"
     if torch.cuda.is_available(): torch.cuda.empty_cache()
     return result
 
-# %% ../../nbs/17_layer_analysis.ipynb #7699f5b5
-from fastcore.basics import patch
-
+# %% ../../nbs/17_layer_analysis.ipynb #bf861239
 @patch
-def analyze(self: LayerAnalyzer) -> dict:
-    "Run every layer measure on the model and users, freeing cached GPU memory after each large one"
-    from layerwise.core.importance import ImportanceConfig, estimate_importance, agreement
-    from layerwise.core.uncertainty import UncertaintyConfig, recommender_uncertainty
-    from layerwise.core.infotheory import InfoTheoryConfig, information_profile
-    cfg, model, split = self.config, self.model, self.split
-    fp = _free_gpu(fisher_profile(model, split, cfg))
-    imp = _free_gpu(estimate_importance(model, split, self.section(ImportanceConfig, "importance")))
-    unc = _free_gpu(recommender_uncertainty(model, split, self.section(UncertaintyConfig, "uncertainty"), fisher=fp["fisher"]))
-    info = _free_gpu(information_profile(model, split, self.section(InfoTheoryConfig, "infotheory")))
+def analyze(self: LayerAnalyzer, model, split) -> dict:
+    "Every layer measure of `model` on users of `split`, freeing cached GPU memory after each large one"
+    cfg, seed = self.config, self.seed
+    fp = _free_gpu(fisher_profile(model, split, cfg, seed))
+    imp = _free_gpu(estimate_importance(model, split, cfg.importance, seed))
+    unc = _free_gpu(recommender_uncertainty(model, split, cfg.uncertainty, seed, fisher=fp["fisher"]))
+    info = _free_gpu(information_profile(model, split, cfg.infotheory, seed))
     scores = {"fisher": fp["blocks"], **imp["scores"]}
-    table, removal = agreement(scores), agreement(scores, reference="iterative_removal")
     H = hypothesis_blocks(len(fp["blocks"]), cfg.depths)
     hyp = {name: depth_hypothesis_test(scores[name], H) for name in ("fisher", "ablation") if np.clip(scores[name], 0, None).sum() > 0}
     return {"layer_scores": fp["table"].to_dict(orient="index"), "concentration": fp["concentration"], "critical_layers": fp["critical"],
-            "estimator_scores": scores, "estimator_agreement": table.to_dict(orient="index"),
-            "removal_agreement": removal.to_dict(orient="index"), "iterative_removal": imp["removal"], "uncertainty": unc,
-            "infotheory": info, "hypothesis": hyp, "metrics": _flat_metrics(fp, table, removal, unc, info, hyp, imp)}
+            "estimator_scores": scores, "estimator_agreement": agreement(scores).to_dict(orient="index"),
+            "removal_agreement": agreement(scores, reference="iterative_removal").to_dict(orient="index"), "iterative_removal": imp["removal"],
+            "ndcg10_all_blocks": imp["v_all"], "uncertainty": unc, "infotheory": info, "hypothesis": hyp}
 
-# %% ../../nbs/17_layer_analysis.ipynb #22faec86
-def _flat_metrics(fp, table, removal, unc, info, hyp, imp) -> dict:
-    "The headline scalars that batch runs aggregate"
-    m = {f"fisher_{k}": v for k, v in fp["concentration"].items()}
-    m.update({f"spearman_{e}_vs_ablation": r["spearman"] for e, r in table.to_dict(orient="index").items()})
-    m.update({f"spearman_{e}_vs_iterative_removal": r["spearman"] for e, r in removal.to_dict(orient="index").items()})
-    m.update({f"hyp_{n}_{k}": h[k] for n, h in hyp.items() for k in ("share", "gap", "p_value")})
-    m.update(n_critical_mass=float(len(fp["critical"]["mass"])), ndcg10_all_blocks=imp["v_all"], **unc["metrics"])
-    m.update({k: v for k, v in info["metrics"].items() if k.startswith("lens_")})
-    return {k: float(v) for k, v in m.items() if v is not None and np.isfinite(v)}
+# %% ../../nbs/17_layer_analysis.ipynb #9e16e40e
+@patch
+def metrics(self: LayerAnalyzer, result: dict) -> dict:
+    "The headline scalars of `result` (non-finite values are dropped when saved)"
+    m = {f"fisher_{k}": v for k, v in result["concentration"].items()}
+    m.update({f"spearman_{e}_vs_ablation": r["spearman"] for e, r in result["estimator_agreement"].items()})
+    m.update({f"spearman_{e}_vs_iterative_removal": r["spearman"] for e, r in result["removal_agreement"].items()})
+    m.update({f"hyp_{n}_{k}": h[k] for n, h in result["hypothesis"].items() for k in ("share", "gap", "p_value")})
+    m.update(n_critical_mass=float(len(result["critical_layers"]["mass"])), ndcg10_all_blocks=result["ndcg10_all_blocks"], **result["uncertainty"]["metrics"])
+    return m | {k: v for k, v in result["infotheory"]["metrics"].items() if k.startswith("lens_")}
 
 # %% ../../nbs/17_layer_analysis.ipynb #c8f8477e
 @patch
 def create_visualizations(self: LayerAnalyzer, results: dict) -> dict:
     "Per-layer Fisher, estimators, agreement, uncertainty, CKA and the information profile"
-    from layerwise.core.importance import plot_importance, plot_agreement
-    from layerwise.core.uncertainty import plot_layer_uncertainty
-    from layerwise.core.infotheory import plot_layer_profile
     blocks = {n: r["sum"] for n, r in results["layer_scores"].items() if n.startswith("block")}
     critical = [list(blocks)[i] for i in results["critical_layers"]["mass"]]
     info = results["infotheory"]
@@ -155,22 +156,3 @@ def report(self: LayerAnalyzer, results: dict) -> str:
     lines.append("\n![Fisher per block](fisher_layers.png)\n![estimators](estimators.png)\n![agreement](agreement.png)\n"
                  "![uncertainty](uncertainty_layers.png)\n![CKA](cka.png)\n![profile](layer_profile.png)\n")
     return "\n".join(lines)
-
-# %% ../../nbs/17_layer_analysis.ipynb #e9ae49a7
-def cmd_analyze(args):
-    "Run the layer analysis named by `args.analysis` for the configured model"
-    from layerwise.cli import run_config
-    from layerwise.recommender.data import load_split
-    from layerwise.recommender.train import train_or_load
-    cfg, sections = run_config(args)
-    acfg = section_config(LayerAnalysisConfig, sections, "fisher", cfg.seed)
-    split = load_split(cfg)
-    model, _ = train_or_load(cfg, split)
-    return LayerAnalyzer(acfg, model, split, sections).run()[1]
-
-def add_analyze_command(sub):
-    "Add `layerwise analyze fisher` to the `sub` parsers"
-    from layerwise.cli import add_run_options
-    p = sub.add_parser("analyze", help="layer analyses of a trained recommender")
-    p.add_argument("analysis", choices=["fisher"], help="fisher: Fisher, estimators, uncertainty, information, depth test")
-    add_run_options(p, "configs/fisher_ml100k.yaml"); p.set_defaults(func=cmd_analyze)

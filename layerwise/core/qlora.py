@@ -6,29 +6,34 @@
 from __future__ import annotations
 import contextlib, copy, tempfile, threading, time, warnings
 from dataclasses import dataclass
+import matplotlib.pyplot as plt
 import numpy as np, pandas as pd, torch, torch.nn as nn
+from fastcore.basics import patch
 from scipy.stats import spearmanr
-from ..config import ConfigError, TrainConfig, section_config, section_overrides
+from ..config import ConfigError, FitConfig, TrainConfig
 from .fisher import block_fisher, choose_blocks
 from .importance import ablation_importance
-from ..recommender.data import SequenceSplit, data_root, leave_one_out, load_interactions, ml100k_path, k_core
+from ..paths import data_root
+from ..recommender.data import SequenceSplit, leave_one_out, load_interactions, ml100k_path, k_core
 from ..recommender.models import SeqRecommender
-from ..recommender.train import evaluate, left_pad, seed_everything, train_loop
+from ..recommender.train import evaluate, left_pad, seed_everything, train_loop, train_or_load
 from ..report import Analyzer, markdown_table
+from ..viz import plot_learning_curve
 
 # %% auto #0
 __all__ = ['QUANT_TYPES', 'TARGETS', 'SELECTIONS', 'SCORED', 'keep_off_cpu_packed_path', 'quantize_backbone', 'prepare_qlora',
            'full_state', 'affine_quantize', 'affine_dequantize', 'memory_report', 'track_peak_memory',
-           'step_peak_memory', 'fake_quantized', 'quant_sensitivity', 'rank_agreement', 'select_layers',
-           'temporal_split', 'load_adaptation_splits', 'finetune', 'QLoRAConfig', 'QLoRAAnalyzer', 'plot_sensitivity',
-           'cmd_qlora', 'add_qlora_command']
+           'step_peak_memory', 'fake_quantized', 'quant_sensitivity', 'rank_agreement', 'adapter_blocks',
+           'temporal_split', 'load_adaptation_splits', 'finetune', 'QLoRAConfig', 'pretrained_base', 'QLoRAAnalyzer',
+           'plot_sensitivity']
 
 # %% ../../nbs/16_qlora.ipynb #3756c880
 QUANT_TYPES = ("nf4", "fp4", "int8", "none")  # none = fp32 base (plain LoRA)
 TARGETS = ("attn", "mlp", "attn+mlp")
 
 def _bnb_config(quant_type: str, double_quant: bool):
-    from transformers import BitsAndBytesConfig
+    "The `transformers` `BitsAndBytesConfig` of `quant_type` (4-bit with fp32 compute, or 8-bit)"
+    from transformers import BitsAndBytesConfig  # heavy: loads transformers
     if quant_type == "int8": return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double_quant,
                               bnb_4bit_compute_dtype=torch.float32)
@@ -45,7 +50,7 @@ def keep_off_cpu_packed_path(module: nn.Module) -> nn.Module:
 def quantize_backbone(backbone, quant_type="nf4", double_quant=True):
     "A copy of the `BertModel` `backbone` whose block linears are bitsandbytes 4-bit (`nf4`/`fp4`) or `int8` layers"
     from transformers import BertModel  # heavy: loads the model zoo
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # heavy: transformers, only when quantizing
     device, bars = next(backbone.parameters()).device, hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -72,24 +77,28 @@ def _check_qlora_args(model, layers, r, quant_type, target) -> list[int]:
 
 # %% ../../nbs/16_qlora.ipynb #fef86554
 def _lora_config(layers, r, alpha, dropout, target):
-    from peft import LoraConfig
+    "The peft `LoraConfig` for the `target` linears of blocks `layers`"
+    from peft import LoraConfig  # heavy: loads peft and transformers
     modules = {"attn": ["query", "key", "value", "dense"], "mlp": ["dense"], "attn+mlp": ["query", "key", "value", "dense"]}[target]
     exclude = {"attn": r".*\.(intermediate|layer\.\d+\.output)\.dense", "mlp": r".*\.attention\.output\.dense"}.get(target)  # regex
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules, exclude_modules=exclude,
                       layers_to_transform=layers, layers_pattern="layer", bias="none")
 
+# %% ../../nbs/16_qlora.ipynb #32583c6a
+def _kbit_backbone(backbone, quant_type="nf4", double_quant=True):
+    "The quantized `backbone` after peft's `prepare_model_for_kbit_training` (all frozen, no gradient checkpointing)"
+    from peft import prepare_model_for_kbit_training  # heavy: loads peft and transformers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare_model_for_kbit_training(quantize_backbone(backbone, quant_type, double_quant), use_gradient_checkpointing=False)
+
 # %% ../../nbs/16_qlora.ipynb #3ba63db3
-def prepare_qlora(model: SeqRecommender, layers=None, r=16, alpha=32, dropout=0.05, quant_type="nf4",
-                  double_quant=True, target="attn+mlp") -> SeqRecommender:
+def prepare_qlora(model: SeqRecommender, layers=None, r=16, alpha=32, dropout=0.05, quant_type="nf4", double_quant=True, target="attn+mlp") -> SeqRecommender:
     "Copy of `model` with a `quant_type` base and LoRA (`r`, `alpha`) on the `target` linears of blocks `layers` (None = all)"
-    from peft import inject_adapter_in_model, prepare_model_for_kbit_training
+    from peft import inject_adapter_in_model  # heavy: loads peft and transformers
     layers = _check_qlora_args(model, layers, r, quant_type, target)
     out = copy.deepcopy(model)
-    if quant_type != "none":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out.backbone = prepare_model_for_kbit_training(quantize_backbone(model.backbone, quant_type, double_quant),
-                                                           use_gradient_checkpointing=False)
+    if quant_type != "none": out.backbone = _kbit_backbone(model.backbone, quant_type, double_quant)
     out.requires_grad_(False)
     inject_adapter_in_model(_lora_config(layers, r, alpha, dropout, target), out.backbone)
     for name, p in out.named_parameters(): p.requires_grad_("lora_" in name)
@@ -97,6 +106,13 @@ def prepare_qlora(model: SeqRecommender, layers=None, r=16, alpha=32, dropout=0.
     assert trainable and all(".lora_" in n for n in trainable), f"non-LoRA trainable parameters: {trainable}"
     assert not out.item_emb.weight.requires_grad
     out.qlora = {"layers": layers, "r": r, "alpha": alpha, "quant_type": quant_type, "double_quant": double_quant, "target": target}
+    return out
+
+# %% ../../nbs/16_qlora.ipynb #adc592cd
+def _quant_tensors(qs) -> dict:
+    "The tensors of a bitsandbytes `QuantState`: data-dependent ones and the code tables"
+    out = {"absmax": qs.absmax, "code": qs.code}
+    if qs.nested: out.update({"offset": qs.offset, "absmax2": qs.state2.absmax, "code2": qs.state2.code})
     return out
 
 # %% ../../nbs/16_qlora.ipynb #8cb03ee7
@@ -107,12 +123,6 @@ def full_state(model: nn.Module) -> dict:
         qs = getattr(getattr(mod, "weight", None), "quant_state", None)
         if qs is not None: state.update({f"{name}.quant_state.{k}": v.detach().clone() for k, v in _quant_tensors(qs).items()})
     return state
-
-def _quant_tensors(qs) -> dict:
-    "The tensors of a bitsandbytes `QuantState`: data-dependent ones and the code tables"
-    out = {"absmax": qs.absmax, "code": qs.code}
-    if qs.nested: out.update({"offset": qs.offset, "absmax2": qs.state2.absmax, "code2": qs.state2.code})
-    return out
 
 # %% ../../nbs/16_qlora.ipynb #f1f37ee6
 def affine_quantize(w: torch.Tensor, bits=8, group_size=64):
@@ -129,6 +139,7 @@ def affine_quantize(w: torch.Tensor, bits=8, group_size=64):
     q = torch.clamp(torch.round(g / scale[:, None]) + zp[:, None], qmin, qmax)
     return q.reshape(-1)[: len(flat)].to(torch.int8).view(w.shape), scale, zp.to(torch.int8)
 
+# %% ../../nbs/16_qlora.ipynb #a691e8ab
 def affine_dequantize(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, group_size=64) -> torch.Tensor:
     "Float tensor (shape of `q`) from int8 `q` and per-group `scale`, `zero_point` of `affine_quantize`"
     flat = q.reshape(-1).float()
@@ -147,9 +158,9 @@ def _weight_bytes(p: torch.Tensor) -> tuple[int, str, int, list]:
     if p.dtype == torch.int8 and scb is not None: return p.numel() + scb.numel() * scb.element_size(), "int8", p.numel(), []
     return p.numel() * p.element_size(), str(p.dtype).replace("torch.", ""), p.numel(), []
 
-# %% ../../nbs/16_qlora.ipynb #f54aa3d5
-def memory_report(model: nn.Module, windows: torch.Tensor | None = None) -> dict:
-    "Stored weight bytes (total, by precision, of the block linears) vs fp32, trainable vs total parameters; step memory on `windows`"
+# %% ../../nbs/16_qlora.ipynb #7a2b3275
+def _count_weights(model: nn.Module) -> tuple[dict, dict, dict]:
+    "(byte and parameter counts, stored bytes by precision, distinct code tables -> bytes) over the parameters of `model`"
     by_prec, tables, rep = {}, {}, dict(weight_bytes=0, weight_bytes_fp32=0, linear_weight_bytes=0, linear_weight_bytes_fp32=0,
                                         trainable_params=0, total_params=0, adapter_params=0)
     for name, p in model.named_parameters():
@@ -160,6 +171,12 @@ def memory_report(model: nn.Module, windows: torch.Tensor | None = None) -> dict
         rep["weight_bytes"] += nbytes; rep["weight_bytes_fp32"] += 4 * numel
         rep["linear_weight_bytes"] += nbytes * is_block_linear; rep["linear_weight_bytes_fp32"] += 4 * numel * is_block_linear
         rep["total_params"] += numel; rep["trainable_params"] += numel * p.requires_grad; rep["adapter_params"] += numel * (".lora_" in name)
+    return rep, by_prec, tables
+
+# %% ../../nbs/16_qlora.ipynb #f54aa3d5
+def memory_report(model: nn.Module, windows: torch.Tensor | None = None) -> dict:
+    "Stored weight bytes (total, by precision, of the block linears) vs fp32, trainable vs total parameters; step memory on `windows`"
+    rep, by_prec, tables = _count_weights(model)
     rep["quant_tables_bytes"] = sum(tables.values())
     rep["weight_bytes"] += rep["quant_tables_bytes"]; rep["linear_weight_bytes"] += rep["quant_tables_bytes"]
     rep["by_precision"] = by_prec
@@ -171,6 +188,20 @@ def memory_report(model: nn.Module, windows: torch.Tensor | None = None) -> dict
         rep["peak_memory_bytes"], rep["step_memory_bytes"] = mem["peak_bytes"], mem["step_bytes"]
     return rep
 
+# %% ../../nbs/16_qlora.ipynb #4f5af6d7
+@contextlib.contextmanager
+def _rss_peak(out: dict):
+    "Context sampling the process RSS every 0.5 ms in a thread; sets `out['peak_bytes']` (the highest) and `out['step_bytes']` (its rise)"
+    import psutil  # optional: not a declared dependency, only CPU memory needs it
+    proc, stop, peak = psutil.Process(), threading.Event(), [0]
+    before = proc.memory_info().rss
+    def sample():
+        while not stop.is_set(): peak[0] = max(peak[0], proc.memory_info().rss); time.sleep(5e-4)
+    t = threading.Thread(target=sample, daemon=True); t.start()
+    try: yield out
+    finally: stop.set(); t.join()
+    out["peak_bytes"] = max(peak[0], proc.memory_info().rss); out["step_bytes"] = out["peak_bytes"] - before
+
 # %% ../../nbs/16_qlora.ipynb #398e14f3
 @contextlib.contextmanager
 def track_peak_memory(device):
@@ -180,17 +211,9 @@ def track_peak_memory(device):
         torch.cuda.synchronize(device); before = torch.cuda.memory_allocated(device); torch.cuda.reset_peak_memory_stats(device)
         yield out
         torch.cuda.synchronize(device); out["peak_bytes"] = torch.cuda.max_memory_allocated(device)
+        out["step_bytes"] = out["peak_bytes"] - before
     else:
-        import psutil
-        proc, stop, peak = psutil.Process(), threading.Event(), [0]
-        before = proc.memory_info().rss
-        def sample():
-            while not stop.is_set(): peak[0] = max(peak[0], proc.memory_info().rss); time.sleep(5e-4)
-        t = threading.Thread(target=sample, daemon=True); t.start()
-        try: yield out
-        finally: stop.set(); t.join()
-        out["peak_bytes"] = max(peak[0], proc.memory_info().rss)
-    out["step_bytes"] = out["peak_bytes"] - before
+        with _rss_peak(out): yield out
 
 # %% ../../nbs/16_qlora.ipynb #eb4689f2
 def step_peak_memory(model: SeqRecommender, windows: torch.Tensor) -> dict:
@@ -220,11 +243,13 @@ def fake_quantized(model: SeqRecommender, layers, bits=4, group_size=64):
 # %% ../../nbs/16_qlora.ipynb #221c27c9
 @torch.no_grad()
 def _next_item_logp(model, split, stage, n_users):
+    "Log-probabilities of the next item (U, n_items) for the first `n_users` users of `split` at `stage`"
     model.eval()
     hist = split.history(stage)[:n_users]
     x = left_pad(hist, model.cfg.max_len, model.pad).to(next(model.parameters()).device)
     return torch.log_softmax(model(x).float(), -1)  # (U, n_items)
 
+# %% ../../nbs/16_qlora.ipynb #5d515301
 def quant_sensitivity(model: SeqRecommender, split: SequenceSplit, stage="valid", bits=4, group_size=64, n_users=None) -> dict:
     "Per block: `ndcg_drop` and `kl` when only that block is `bits`-bit quantized"
     sub = split if n_users is None else SequenceSplit(split.train[:n_users], split.valid[:n_users], split.test[:n_users], split.item_ids, split.user_ids[:n_users])
@@ -237,6 +262,7 @@ def quant_sensitivity(model: SeqRecommender, split: SequenceSplit, stage="valid"
             kl.append(max(0.0, float((logp.exp() * (logp - lq)).sum(-1).mean())))  # >= 0 up to rounding
     return {"base_NDCG@10": base, "ndcg_drop": drop, "kl": kl, "bits": bits, "group_size": group_size}
 
+# %% ../../nbs/16_qlora.ipynb #cfa030b1
 def rank_agreement(a, b) -> float:
     "Spearman correlation of two per-block score vectors `a`, `b` (nan when either is constant)"
     a, b = np.asarray(a, float), np.asarray(b, float)
@@ -247,7 +273,7 @@ def rank_agreement(a, b) -> float:
 SELECTIONS = ("all", "fisher", "ablation", "random", "bottom", "top")
 SCORED = ("fisher", "ablation")  # the selections that rank blocks by a per-block score
 
-def select_layers(kind: str, n_layers: int, scores=None, k: int | None = None, seed=0) -> list[int]:
+def adapter_blocks(kind: str, n_layers: int, scores=None, k: int | None = None, seed=0) -> list[int]:
     "Block indices for selection `kind` (see `SELECTIONS`, or comma-separated indices) out of `n_layers`"
     if kind == "all": return list(range(n_layers))
     if kind in SELECTIONS: return choose_blocks("top_scores" if kind in SCORED else kind, n_layers, k or max(1, n_layers // 2), scores, seed)
@@ -263,6 +289,7 @@ def _reindex(split: SequenceSplit, item_ids: list) -> SequenceSplit:
     lut = np.array([pos[i] for i in split.item_ids], np.int64)
     return SequenceSplit([lut[t] for t in split.train], lut[split.valid], lut[split.test], list(item_ids), split.user_ids, split.titles)
 
+# %% ../../nbs/16_qlora.ipynb #35ae3c70
 def temporal_split(df: pd.DataFrame, cutoff=0.8, min_after=2) -> tuple[SequenceSplit, SequenceSplit]:
     "(pretraining split before the `cutoff` timestamp quantile, adaptation split of users active after it), one item index"
     if not 0 < cutoff < 1: raise ValueError(f"cutoff: a quantile in (0, 1), got {cutoff}")
@@ -281,13 +308,12 @@ def load_adaptation_splits(cfg: TrainConfig, cutoff=0.8, min_after=2, root=None)
     return temporal_split(k_core(load_interactions(path), cfg.k_core), cutoff, min_after)
 
 # %% ../../nbs/16_qlora.ipynb #fe9dfdc7
-def finetune(model: SeqRecommender, split: SequenceSplit, lr=1e-3, max_epochs=20, patience=3, batch_size=64,
-             max_minutes=0.0, seed=0, progress=False) -> dict:
-    "Train the `requires_grad` parameters of `model` on `split` (`train_loop`, the start counts); `first_step` holds the step memory"
+def finetune(model: SeqRecommender, split: SequenceSplit, fit: FitConfig, seed=0, progress=False) -> dict:
+    "Train the `requires_grad` parameters of `model` on `split` as `fit` says (`train_loop`, the start counts); `first_step` holds the step memory"
     seed_everything(seed)
     device, params = next(model.parameters()).device, [p for p in model.parameters() if p.requires_grad]
-    return train_loop(model, split, model.train_loss, params, lr, max_epochs, patience, batch_size, 0.0, max_minutes, seed,
-                      start_counts=True, first_step=lambda: track_peak_memory(device), progress=progress, desc="adapt")
+    return train_loop(model, split, model.train_loss, params, fit, seed, start_counts=True,
+                      first_step=lambda: track_peak_memory(device), progress=progress, desc="adapt")
 
 # %% ../../nbs/16_qlora.ipynb #e1807b3b
 @dataclass
@@ -315,67 +341,106 @@ class QLoRAConfig:
         assert self.r > 0, f"r: LoRA rank must be positive, got {self.r}"
         assert self.target in TARGETS, f"target: expected one of {TARGETS}, got {self.target!r}"
 
-# %% ../../nbs/16_qlora.ipynb #9d085db1
+# %% ../../nbs/16_qlora.ipynb #93f574b8
+def pretrained_base(cfg: TrainConfig, qcfg: QLoRAConfig, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
+    "(the model of `cfg` trained or loaded on the interactions before `qcfg.cutoff`, the adaptation split after it)"
+    pre, post = load_adaptation_splits(cfg, qcfg.cutoff, qcfg.min_after)
+    base = train_or_load(cfg, pre, progress=progress)[0]
+    return base, post
+
+# %% ../../nbs/16_qlora.ipynb #9983526d
 class QLoRAAnalyzer(Analyzer):
-    "Pretrain before the cutoff, adapt (QLoRA / LoRA / full / frozen) on later users, measure quality and memory"
-    name = "qlora"
-    def __init__(self, config: QLoRAConfig, train_cfg: TrainConfig, splits=None, progress=True):
-        super().__init__(config); self.train_cfg, self.splits, self.progress = train_cfg, splits, progress
-    def _fisher(self, model, split):
-        "Per-block Fisher of `model` on `split`"
-        return np.asarray(block_fisher(model, split, n_users=self.config.fisher_users, stage="valid", seed=self.train_cfg.seed), float)
+    "Adapt (QLoRA / LoRA / full / frozen) a copy of a pretrained base on later users; quality before and after, memory"
+    name, config_class = "qlora", QLoRAConfig
+    def __init__(self, config: QLoRAConfig, seed: int = 0, progress=True):
+        super().__init__(config, seed); self.progress = progress
+
+# %% ../../nbs/16_qlora.ipynb #0897c026
+@patch
+def check(self: QLoRAAnalyzer, train_config: TrainConfig):
+    "Raise `ConfigError` (section 'qlora') when the block selection does not fit the model of `train_config`"
+    c, n = self.config, train_config.n_layers
+    try: adapter_blocks(c.layers, n, np.zeros(n), c.k or None)
+    except ValueError as e: raise ConfigError(f"config section 'qlora': {e}") from None
+
+# %% ../../nbs/16_qlora.ipynb #f8a85f16
+@patch
+def fit_config(self: QLoRAAnalyzer, base: SeqRecommender) -> FitConfig:
+    "How the adaptation trains: the `adapt_*` settings, the batch size of the `base`, no weight decay"
+    c = self.config
+    return FitConfig(lr=c.adapt_lr, max_epochs=c.adapt_epochs, patience=c.adapt_patience, batch_size=base.cfg.batch_size, max_minutes=c.adapt_minutes)
 
 # %% ../../nbs/16_qlora.ipynb #9c786634
-from fastcore.basics import patch
 @patch
 def adapted_model(self: QLoRAAnalyzer, base: SeqRecommender, layers: list[int]) -> SeqRecommender:
-    "The model to fine-tune for the configured `quant_type`"
+    "The model to fine-tune for the configured `quant_type` (a copy: `base` is left as it is)"
     c = self.config
     if c.quant_type in ("full", "frozen"):
         model = copy.deepcopy(base); model.requires_grad_(c.quant_type == "full"); return model
     return prepare_qlora(base, layers, c.r, c.alpha, c.lora_dropout, c.quant_type, c.double_quant, c.target)
 
-# %% ../../nbs/16_qlora.ipynb #8fe46713
+# %% ../../nbs/16_qlora.ipynb #fec5619e
 @patch
-def analyze(self: QLoRAAnalyzer) -> dict:
-    "Pretrain (cached), select blocks, adapt, evaluate; sensitivity and memory on the way"
-    from layerwise.recommender.train import train_or_load
-    c, tc = self.config, self.train_cfg
-    pre, post = self.splits or load_adaptation_splits(tc, c.cutoff, c.min_after)
-    base, info = train_or_load(tc, pre, progress=self.progress)
-    frozen = {s: evaluate(base, post, s) for s in ("valid", "test")}
-    scores = self._fisher(base, post) if c.layers == "fisher" or c.sensitivity else None
-    chosen_by = ablation_importance(base, post, n_users=c.fisher_users, seed=tc.seed) if c.layers == "ablation" else scores
-    layers = select_layers(c.layers, len(base.blocks), chosen_by, c.k or None, tc.seed)
-    seed_everything(tc.seed); model = self.adapted_model(base, layers)
-    fit = ({"epochs": [], "first_step": None, "seconds": 0.0} if c.quant_type == "frozen" else
-           finetune(model, post, c.adapt_lr, c.adapt_epochs, c.adapt_patience, tc.batch_size, c.adapt_minutes, tc.seed, self.progress))
-    mem, metrics = memory_report(model), {s: evaluate(model, post, s) for s in ("valid", "test")}
-    sens = quant_sensitivity(base, post, bits=c.sensitivity_bits, n_users=c.fisher_users) if c.sensitivity else None
-    if sens and scores is not None: sens["spearman_fisher_kl"], sens["spearman_fisher_ndcg"] = rank_agreement(sens["kl"], scores), rank_agreement(sens["ndcg_drop"], scores)
-    return self._results(layers, model, mem, metrics, frozen, fit, scores, sens, pre, post, info)
+def _selection(self: QLoRAAnalyzer, base: SeqRecommender, split: SequenceSplit) -> tuple[list[int], np.ndarray | None]:
+    "(the blocks to adapt, the per-block Fisher of `base` on `split` or None when nothing needs it)"
+    c = self.config
+    scores = (np.asarray(block_fisher(base, split, n_users=c.fisher_users, stage="valid", seed=self.seed), float)
+              if c.layers == "fisher" or c.sensitivity else None)
+    chosen_by = ablation_importance(base, split, n_users=c.fisher_users, seed=self.seed) if c.layers == "ablation" else scores
+    return adapter_blocks(c.layers, len(base.blocks), chosen_by, c.k or None, self.seed), scores
 
-# %% ../../nbs/16_qlora.ipynb #34a991d9
+# %% ../../nbs/16_qlora.ipynb #dba4bccc
 @patch
-def _results(self: QLoRAAnalyzer, layers, model, mem, metrics, frozen, fit, scores, sens, pre, post, info) -> dict:
-    "The results dict: a flat `metrics` of headline floats, then the details"
-    c, peak = self.config, (fit["first_step"] or {}).get("peak_bytes", 0)
-    flat = {f"{s}_{k}": float(v) for s in metrics for k, v in metrics[s].items() if k.endswith("@10")}
-    flat.update({f"frozen_test_{k}": float(v) for k, v in frozen["test"].items() if k.endswith("@10")})
-    flat.update({"gain_test_NDCG@10": flat["test_NDCG@10"] - flat["frozen_test_NDCG@10"], "trainable_params": float(mem["trainable_params"]),
-                 "linear_ratio": mem["linear_ratio"], "base_ratio": mem["base_ratio"], "model_ratio": mem["model_ratio"], "peak_memory_bytes": float(peak),
-                 "step_memory_bytes": float((fit["first_step"] or {}).get("step_bytes", 0)), "adapt_seconds": fit["seconds"]})
-    if sens and "spearman_fisher_kl" in sens: flat["spearman_sensitivity_fisher"] = sens["spearman_fisher_kl"]
-    return {"seed": self.train_cfg.seed, "train_config": self.train_cfg, "metrics": flat, "layers": layers, "selection": c.layers, "r": c.r, "quant_type": c.quant_type,
+def _sensitivity(self: QLoRAAnalyzer, base: SeqRecommender, split: SequenceSplit, scores) -> dict | None:
+    "Per-block quantization sensitivity of `base` and its Spearman agreement with the Fisher `scores` (None when off)"
+    c = self.config
+    if not c.sensitivity: return None
+    sens = quant_sensitivity(base, split, bits=c.sensitivity_bits, n_users=c.fisher_users)
+    if scores is not None: sens["spearman_fisher_kl"], sens["spearman_fisher_ndcg"] = rank_agreement(sens["kl"], scores), rank_agreement(sens["ndcg_drop"], scores)
+    return sens
+
+# %% ../../nbs/16_qlora.ipynb #6395465e
+@patch
+def analyze(self: QLoRAAnalyzer, base: SeqRecommender, split: SequenceSplit) -> dict:
+    "Select blocks of the pretrained `base`, adapt a copy of it on `split`, evaluate both; sensitivity and memory on the way"
+    c = self.config
+    frozen = {s: evaluate(base, split, s) for s in ("valid", "test")}
+    layers, scores = self._selection(base, split)
+    seed_everything(self.seed); model = self.adapted_model(base, layers)
+    fit = ({"epochs": [], "first_step": None, "seconds": 0.0} if c.quant_type == "frozen" else
+           finetune(model, split, self.fit_config(base), self.seed, self.progress))
+    mem, adapted = memory_report(model), {s: evaluate(model, split, s) for s in ("valid", "test")}
+    return self._result(base, split, layers, mem, adapted, frozen, fit, scores, self._sensitivity(base, split, scores))
+
+# %% ../../nbs/16_qlora.ipynb #f001086a
+@patch
+def _result(self: QLoRAAnalyzer, base, split, layers, mem, adapted, frozen, fit, scores, sens) -> dict:
+    "The result: blocks, sizes, quality adapted and frozen, memory, the learning curve, Fisher and sensitivity"
+    c, first = self.config, fit["first_step"] or {}
+    return {"train_config": base.cfg, "layers": layers, "selection": c.layers, "r": c.r, "quant_type": c.quant_type,
             "trainable_params": mem["trainable_params"], "total_params": mem["total_params"], "weight_bytes": mem["weight_bytes"],
-            "weight_bytes_fp32": mem["weight_bytes_fp32"], "peak_memory_bytes": peak, "memory": mem, "adapted": metrics,
-            "frozen": frozen, "history": fit["epochs"], "fisher_scores": scores, "sensitivity": sens,
-            "base_checkpoint": info.get("cache"), "data": {"pretrain_users": pre.n_users, "adapt_users": post.n_users, "items": post.n_items}}
+            "weight_bytes_fp32": mem["weight_bytes_fp32"], "peak_memory_bytes": first.get("peak_bytes", 0),
+            "step_memory_bytes": first.get("step_bytes", 0), "adapt_seconds": fit["seconds"], "memory": mem,
+            "adapted": adapted, "frozen": frozen, "history": fit["epochs"], "fisher_scores": scores, "sensitivity": sens,
+            "base_checkpoint": getattr(base, "train_info", {}).get("cache"), "data": {"adapt_users": split.n_users, "items": split.n_items}}
+
+# %% ../../nbs/16_qlora.ipynb #110eb7c3
+@patch
+def metrics(self: QLoRAAnalyzer, result: dict) -> dict[str, float]:
+    "Flat headline floats of an `analyze` result"
+    a, mem, sens = result["adapted"], result["memory"], result["sensitivity"] or {}
+    flat = {f"{s}_{k}": float(v) for s in a for k, v in a[s].items() if k.endswith("@10")}
+    flat.update({f"frozen_test_{k}": float(v) for k, v in result["frozen"]["test"].items() if k.endswith("@10")})
+    flat.update({"gain_test_NDCG@10": flat["test_NDCG@10"] - flat["frozen_test_NDCG@10"], "trainable_params": float(result["trainable_params"]),
+                 "linear_ratio": mem["linear_ratio"], "base_ratio": mem["base_ratio"], "model_ratio": mem["model_ratio"],
+                 "peak_memory_bytes": float(result["peak_memory_bytes"]), "step_memory_bytes": float(result["step_memory_bytes"]),
+                 "adapt_seconds": result["adapt_seconds"]})
+    if "spearman_fisher_kl" in sens: flat["spearman_sensitivity_fisher"] = sens["spearman_fisher_kl"]
+    return flat
 
 # %% ../../nbs/16_qlora.ipynb #a7cdd751
 def plot_sensitivity(results: dict):
     "Per-block quantization sensitivity (KL) and Fisher score (normalised), adapted blocks shaded"
-    import matplotlib.pyplot as plt
     sens, scores, layers = results["sensitivity"], results.get("fisher_scores"), results["layers"]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     x = np.arange(len(sens["kl"]))
@@ -385,45 +450,22 @@ def plot_sensitivity(results: dict):
     ax.set(xlabel="block", ylabel="share of max", title="per-block sensitivity (shaded: adapted blocks)", xticks=x); ax.legend()
     return fig
 
-# %% ../../nbs/16_qlora.ipynb #9df02c43
+# %% ../../nbs/16_qlora.ipynb #e3d38e6c
 @patch
-def create_visualizations(self: QLoRAAnalyzer, results: dict) -> dict:
-    "Sensitivity plot (when computed) and the adaptation learning curve"
-    from layerwise.viz import plot_learning_curve
-    figs = {"sensitivity": plot_sensitivity(results)} if results.get("sensitivity") else {}
-    if results["history"]: figs["adaptation_curve"] = plot_learning_curve(results["history"])
+def create_visualizations(self: QLoRAAnalyzer, result: dict) -> dict:
+    "Sensitivity plot (when computed) and the adaptation learning curve (when there was an adaptation)"
+    figs = {"sensitivity": plot_sensitivity(result)} if result.get("sensitivity") else {}
+    if result["history"]: figs["adaptation_curve"] = plot_learning_curve(result["history"])
     return figs
 
+# %% ../../nbs/16_qlora.ipynb #684abdb3
 @patch
-def report(self: QLoRAAnalyzer, results: dict) -> str:
+def report(self: QLoRAAnalyzer, result: dict) -> str:
     "Markdown: quality before/after adaptation, parameters and memory"
-    m, mem = results["metrics"], results["memory"]
+    m, mem = self.metrics(result), result["memory"]
     rows = [{"model": "frozen base", "test NDCG@10": m["frozen_test_NDCG@10"], "test HR@10": m["frozen_test_HR@10"]},
-            {"model": f"{results['quant_type']} r={results['r']} blocks {results['layers']}", "test NDCG@10": m["test_NDCG@10"], "test HR@10": m["test_HR@10"]}]
-    return (f"# QLoRA adaptation (seed {results['seed']})\n\n{markdown_table(rows)}\n"
-            f"Trainable {results['trainable_params']:,} of {results['total_params']:,} parameters; block linears stored at "
+            {"model": f"{result['quant_type']} r={result['r']} blocks {result['layers']}", "test NDCG@10": m["test_NDCG@10"], "test HR@10": m["test_HR@10"]}]
+    return (f"# QLoRA adaptation (seed {self.seed})\n\n{markdown_table(rows)}\n"
+            f"Trainable {result['trainable_params']:,} of {result['total_params']:,} parameters; block linears stored at "
             f"{mem['linear_ratio']:.3f}x fp32, whole model {mem['base_ratio']:.3f}x without adapters, {mem['model_ratio']:.3f}x with them; peak memory of a step "
-            f"{results['peak_memory_bytes'] / 2**20:.1f} MiB.\n")
-
-# %% ../../nbs/16_qlora.ipynb #dc1dd8ce
-def _qlora_overrides(overrides) -> list[str]:
-    "Prefix `--set` keys that name `QLoRAConfig` fields (and not `TrainConfig` ones) with `qlora.`"
-    return section_overrides(overrides, "qlora", QLoRAConfig)
-
-def cmd_qlora(args):
-    "Run the QLoRA adaptation analysis for parsed `args`; returns the run folder"
-    from layerwise.cli import run_config
-    args.overrides = _qlora_overrides(args.overrides)
-    cfg, sections = run_config(args)
-    qcfg = section_config(QLoRAConfig, sections, "qlora")
-    try: select_layers(qcfg.layers, cfg.n_layers, np.zeros(cfg.n_layers), qcfg.k or None)  # bad blocks fail before training
-    except ValueError as e: raise ConfigError(f"config section 'qlora': {e}") from None
-    _, out = QLoRAAnalyzer(qcfg, cfg).run()
-    return out
-
-def add_qlora_command(subparsers):
-    "Add `layerwise qlora` to the `subparsers` of the `layerwise` parser"
-    from layerwise.cli import add_run_options
-    p = subparsers.add_parser("qlora", help="QLoRA/LoRA adaptation of a pretrained recommender on selected blocks")
-    add_run_options(p, "configs/qlora_ml100k.yaml"); p.set_defaults(func=cmd_qlora)
-    return p
+            f"{result['peak_memory_bytes'] / 2**20:.1f} MiB.\n")

@@ -10,6 +10,7 @@ from enum import Enum
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from ..report import Analyzer, markdown_table
+from .fisher import diagonal_fisher, recommender_batches, next_item_loss
 from ..recommender.train import user_tensors
 
 # %% auto #0
@@ -148,11 +149,10 @@ class UncertaintyConfig:
     prior_precision: float | None = None  # lambda of the prior N(0, 1/lambda); None = evidence-maximising
     prior_per_layer: bool = True   # with prior_precision None: one evidence lambda per layer (else one global)
     n_data: int | None = None      # N in N F + lambda; None = number of users of the split
-    n_users: int | None = 256      # users analysed (random subset drawn with `seed`); None = all
+    n_users: int | None = 256      # users analysed (a random subset drawn with the run's seed); None = all
     fisher_users: int | None = 256 # users for the Fisher when it is not given; None = all
     stage: str = "valid"           # 'valid' or 'test' histories
     batch_size: int = 64
-    seed: int = 0
     def __post_init__(self):
         assert self.method in [m.value for m in UncertaintyMethod], f"method: expected 'laplace' or 'mc_dropout', got {self.method!r}"
         assert self.n_samples >= 2, f"n_samples: need at least 2 samples, got {self.n_samples}"
@@ -160,25 +160,24 @@ class UncertaintyConfig:
         assert self.stage in ("valid", "test"), f"stage: expected 'valid' or 'test', got {self.stage!r}"
 
 # %% ../../nbs/11_uncertainty.ipynb #3d5ed6d7
-def recommender_fisher(model, split, cfg: UncertaintyConfig) -> dict[str, torch.Tensor]:
-    "Empirical diagonal Fisher of the next-item loss of `model` on `cfg.fisher_users` users of `split`"
-    from layerwise.core.fisher import diagonal_fisher, recommender_batches, next_item_loss
-    batches = recommender_batches(model, split, stage="valid", n_users=cfg.fisher_users, batch_size=cfg.batch_size, seed=cfg.seed)
+def recommender_fisher(model, split, cfg: UncertaintyConfig, seed: int = 0) -> dict[str, torch.Tensor]:
+    "Empirical diagonal Fisher of the next-item loss of `model` on `cfg.fisher_users` users of `split` (drawn with `seed`)"
+    batches = recommender_batches(model, split, stage="valid", n_users=cfg.fisher_users, batch_size=cfg.batch_size, seed=seed)
     return diagonal_fisher(model, batches, next_item_loss)
 
 # %% ../../nbs/11_uncertainty.ipynb #85df0e1a
-def recommender_uncertainty(model, split, cfg: UncertaintyConfig | None = None, fisher: dict | None = None) -> dict:
-    "Overall and per-layer uncertainty decomposition of recommender `model` on users of `split`"
+def recommender_uncertainty(model, split, cfg: UncertaintyConfig | None = None, seed: int = 0, fisher: dict | None = None) -> dict:
+    "Overall and per-layer uncertainty decomposition of recommender `model` on users of `split` drawn with `seed` (`fisher`: reuse this diagonal Fisher)"
     cfg = cfg or UncertaintyConfig()
     std, lam, n = None, None, cfg.n_data or split.n_users
     if cfg.method == "laplace":
-        fisher = fisher if fisher is not None else recommender_fisher(model, split, cfg)
+        fisher = fisher if fisher is not None else recommender_fisher(model, split, cfg, seed)
         groups = layer_groups(model) if cfg.prior_per_layer else None
         lam = cfg.prior_precision or evidence_prior_precision(fisher, dict(model.named_parameters()), n, groups)
         per_param = {p: lam[g] for g, ps in groups.items() for p in ps} if isinstance(lam, dict) else lam
         std = laplace_std(fisher, n, per_param)
-    inputs = user_tensors(model, split, cfg.stage, cfg.n_users, cfg.seed)[0]
-    rows = layer_uncertainty(model, inputs, cfg.method, cfg.n_samples, std, cfg.seed, cfg.batch_size)
+    inputs = user_tensors(model, split, cfg.stage, cfg.n_users, seed)[0]
+    rows = layer_uncertainty(model, inputs, cfg.method, cfg.n_samples, std, seed, cfg.batch_size)
     metrics = {f"uncertainty_{k}": rows[0][k] for k in ("total", "aleatoric", "epistemic")}
     return {"method": cfg.method, "prior_precision": lam, "n_users": len(inputs), "overall": rows[0], "per_layer": rows[1:], "metrics": metrics}
 
@@ -197,9 +196,8 @@ def plot_layer_uncertainty(per_layer: list[dict], title="Uncertainty when only o
 class UncertaintyAnalyzer(Analyzer):
     "Uncertainty decomposition of a trained recommender, overall and per layer"
     name = "uncertainty"
-    def __init__(self, config: UncertaintyConfig, model, split, fisher: dict | None = None):
-        super().__init__(config); self.model, self.split, self.fisher = model, split, fisher
-    def analyze(self) -> dict: return recommender_uncertainty(self.model, self.split, self.config, self.fisher)
+    def analyze(self, model, split) -> dict: return recommender_uncertainty(model, split, self.config, self.seed)
+    def metrics(self, result) -> dict: return result["metrics"]
     def create_visualizations(self, results) -> dict: return {"uncertainty_layers": plot_layer_uncertainty(results["per_layer"])}
     def report(self, results) -> str:
         return (f"# Uncertainty ({results['method']}, {results['n_users']} users)\n\n"

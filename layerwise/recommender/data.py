@@ -10,11 +10,12 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from ..config import DATASETS
+from ..paths import data_root
 
 # %% auto #0
 __all__ = ['FORMATS', 'GROUPLENS_ML100K', 'AMAZON_VIDEO_SOURCE', 'DataError', 'infer_format', 'load_titles', 'load_interactions',
-           'ml100k_path', 'k_core', 'SequenceSplit', 'leave_one_out', 'load_recbole_split', 'data_root',
-           'amazon_video_path', 'load_split']
+           'ml100k_path', 'k_core', 'SequenceSplit', 'leave_one_out', 'load_recbole_split', 'amazon_video_path',
+           'load_split']
 
 # %% ../../nbs/01_data.ipynb #851f43a1
 class DataError(ValueError):
@@ -45,6 +46,7 @@ def _ids(user: str, item: str, path, lineno: int, numeric: bool) -> tuple[str, s
         out.append(str(_check_int(value, path, lineno, what)) if numeric else value)
     return tuple(out)
 
+# %% ../../nbs/01_data.ipynb #892eea50
 def _frame(rows: list, path) -> pd.DataFrame:
     "The interaction table of `rows` (user, item, timestamp); none at all is an error"
     if not rows: raise DataError(f"{path}: no interactions (empty file)")
@@ -121,6 +123,7 @@ _READERS = {"atomic": _read_atomic, "ml-100k": partial(_read_atomic, numeric_ids
             "amazon": _read_amazon, "sasrec": _read_sasrec}
 FORMATS = tuple(_READERS)
 
+# %% ../../nbs/01_data.ipynb #92248f51
 def infer_format(path) -> str:
     "Guess the format of interaction file `path` from its name"
     name = Path(path).name.removesuffix(".gz")
@@ -166,6 +169,7 @@ def _fetch_grouplens(dest: Path) -> bool:
         for name in ("u.data", "u.item"): (dest/name).write_bytes(z.read(f"ml-100k/{name}"))
     return True
 
+# %% ../../nbs/01_data.ipynb #67b6921c
 def _fetch_recbole_wheel(dest: Path):
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, "recbole==1.2.1"]
@@ -249,13 +253,6 @@ def load_recbole_split(path) -> SequenceSplit:
     train = [np.array([enc(i) for i in seq], np.int64) for _, _, _, seq in rows]
     valid, test = (np.array([enc(r[k]) for r in rows]) for k in (1, 2))
     return SequenceSplit(train, valid, test, list(codes), [r[0] for r in rows])
-
-# %% ../../nbs/01_data.ipynb #bc9d3327
-def data_root() -> Path:
-    "Where datasets are cached: `$LAYERWISE_DATA`, else `dataset/` of the repository this package lives in, else ./dataset"
-    if "LAYERWISE_DATA" in os.environ: return Path(os.environ["LAYERWISE_DATA"])
-    repo = Path(__file__).resolve().parents[2] if "__file__" in globals() else Path.cwd().parent
-    return repo/"dataset" if (repo/"settings.ini").exists() else Path("dataset")
 
 # %% ../../nbs/01_data.ipynb #3272d851
 AMAZON_VIDEO_SOURCE = "data/Video.txt of the SASRec authors' repository, https://github.com/kang205/SASRec"

@@ -46,12 +46,13 @@ def encode(self: SeqRecommender, seqs: torch.Tensor, all_layers=False):
                         output_hidden_states=all_layers)
     return list(out.hidden_states) if all_layers else out.last_hidden_state
 
+# %% ../../nbs/02_models.ipynb #6788ee30
 @patch
 def logits(self: SeqRecommender, hidden: torch.Tensor) -> torch.Tensor:
     "Scores of all items for hidden states (..., H) -> (..., n_items)"
     return hidden @ self.item_emb.weight[: self.n_items].T
 
-# %% ../../nbs/02_models.ipynb #6788ee30
+# %% ../../nbs/02_models.ipynb #d648cd31
 @patch
 def model_input(self: SeqRecommender, history: torch.Tensor) -> torch.Tensor:
     "The token sequence for predicting the item after `history` (B, T): BERT4Rec drops the oldest item and appends the mask"
@@ -59,12 +60,13 @@ def model_input(self: SeqRecommender, history: torch.Tensor) -> torch.Tensor:
     mask = torch.full_like(history[:, :1], self.mask_token)
     return torch.cat([history[:, 1:], mask], 1)
 
+# %% ../../nbs/02_models.ipynb #8151e375
 @patch
 def forward(self: SeqRecommender, history: torch.Tensor) -> torch.Tensor:
     "Next-item scores (B, n_items) for left-padded histories (B, T)"
     return self.logits(self.encode(self.model_input(history))[:, -1])
 
-# %% ../../nbs/02_models.ipynb #d648cd31
+# %% ../../nbs/02_models.ipynb #29902661
 @patch
 def loss_inputs(self: SeqRecommender, windows: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
     "Model inputs (B, T) and targets (B, T; -100 = ignored) from left-padded training `windows` (B, T + 1)"
@@ -78,6 +80,7 @@ def loss_inputs(self: SeqRecommender, windows: torch.Tensor, generator=None) -> 
     targets[targets == self.pad] = -100
     return inputs, targets
 
+# %% ../../nbs/02_models.ipynb #d9f5876e
 @patch
 def train_loss(self: SeqRecommender, windows: torch.Tensor, generator=None) -> torch.Tensor:
     "Mean cross-entropy of a batch of left-padded training windows (B, max_len + 1)"

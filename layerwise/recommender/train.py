@@ -8,15 +8,19 @@ import contextlib, dataclasses, json, os, random, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch
+from fastcore.basics import patch
 from tqdm.auto import tqdm
-from ..config import TrainConfig, config_hash
+from ..config import FitConfig, TrainConfig, config_hash
+from ..paths import cache_root
 from .data import SequenceSplit, load_split
 from .models import SeqRecommender
 from .metrics import target_ranks, rank_metrics, sample_negatives, sampled_ranks
+from ..report import Analyzer, markdown_table
+from ..viz import plot_learning_curve
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'sampled_metrics', 'user_tensors',
-           'epoch_users', 'train_loop', 'fit', 'default_cache_dir', 'load_checkpoint', 'train_or_load', 'TrainingRun']
+           'epoch_users', 'train_loop', 'fit', 'load_checkpoint', 'train_or_load', 'trained_model', 'TrainingReport']
 
 # %% ../../nbs/03_train.ipynb #e9a9bbb8
 def seed_everything(seed: int):
@@ -120,23 +124,22 @@ def epoch_users(split: SequenceSplit, n: int, rng: np.random.Generator) -> Seque
                                user_ids=[split.user_ids[i] for i in keep])
 
 # %% ../../nbs/03_train.ipynb #756d7b40
-def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, lr: float, max_epochs: int, patience: int,
-               batch_size: int, weight_decay=0.0, max_minutes=0.0, seed=0, start_counts=False, first_step=None,
-               ema_decay=0.0, progress=True, desc="train") -> dict:
-    "Train `params` of `model` on `split` with `loss_fn`; restores the best-validation parameters and returns the history"
-    params, device = list(params), next(model.parameters()).device
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit: FitConfig, seed=0, start_counts=False, first_step=None,
+               progress=True, desc="train") -> dict:
+    "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history"
+    params, device, ema_decay = list(params), next(model.parameters()).device, fit.ema_decay
+    opt = torch.optim.AdamW(params, lr=fit.lr, weight_decay=fit.weight_decay)
     gen, rng, start = torch.Generator().manual_seed(seed), np.random.default_rng(seed), time.time()
     snapshot = lambda: [p.detach().clone() for p in params]
     ema = snapshot() if ema_decay else None
     start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
     best, best_state, best_epoch, stale, history = -1.0 if start_ndcg is None else start_ndcg, snapshot(), 0, 0, []
     probe, first_step_result = first_step, None
-    bar = tqdm(range(max_epochs), desc=desc, disable=not progress)
+    bar = tqdm(range(fit.max_epochs), desc=desc, disable=not progress)
     for epoch in bar:
         model.train()
         t0, logs, windows = time.time(), {}, train_windows(epoch_users(split, model.cfg.train_users, rng), model.cfg.max_len, rng, model.cfg.window_stride).to(device)
-        for idx in torch.randperm(len(windows), generator=gen).to(device).split(batch_size):
+        for idx in torch.randperm(len(windows), generator=gen).to(device).split(fit.batch_size):
             with probe() if probe else contextlib.nullcontext() as probed:
                 out = loss_fn(windows[idx], gen if device.type == "cpu" else None)
                 loss, parts = out if isinstance(out, tuple) else (out, {})
@@ -150,7 +153,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, lr:
             else: stale += 1
         history.append({"epoch": epoch + 1, **{k: float(np.mean(torch.stack(v).double().cpu().numpy())) for k, v in logs.items()}, "valid_NDCG@10": ndcg, "seconds": time.time() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", ndcg=f"{ndcg:.4f}", best=f"{best:.4f}")
-        if stale >= patience or max_minutes and time.time() - start > 60 * max_minutes: break
+        if stale >= fit.patience or fit.max_minutes and time.time() - start > 60 * fit.max_minutes: break
     _load(params, best_state)
     return {"epochs": history, "best_epoch": best_epoch, "best_valid_NDCG@10": best,
             "start_valid_NDCG@10": start_ndcg, "first_step": first_step_result,
@@ -161,33 +164,28 @@ def fit(cfg: TrainConfig, split: SequenceSplit, progress=True) -> tuple[SeqRecom
     "Train a model for `cfg` on `split`; returns the best-validation model and the training history"
     seed_everything(cfg.seed)
     model = SeqRecommender(cfg, split.n_items).to(get_device(cfg.device))
-    history = train_loop(model, split, model.train_loss, model.parameters(), cfg.lr, cfg.max_epochs, cfg.patience, cfg.batch_size,
-                         cfg.weight_decay, cfg.max_minutes, cfg.seed, ema_decay=cfg.ema_decay, progress=progress,
-                         desc=f"{cfg.model} L={cfg.n_layers}")
+    history = train_loop(model, split, model.train_loss, model.parameters(), cfg, cfg.seed, progress=progress, desc=f"{cfg.model} L={cfg.n_layers}")
     return model, history
 
 # %% ../../nbs/03_train.ipynb #f1b42dcd
-def default_cache_dir() -> Path:
-    "Where checkpoints are cached: `$LAYERWISE_CACHE` or `results/cache`"
-    return Path(os.environ.get("LAYERWISE_CACHE", "results/cache"))
-
 def _split_fingerprint(split: SequenceSplit) -> list:
     return [split.n_users, split.n_items, int(sum(len(t) for t in split.train)), int(split.test.sum())]
 
 def load_checkpoint(folder, n_items: int, device="cpu") -> tuple[SeqRecommender, dict]:
-    "Model and training info from a checkpoint `folder` written by `train_or_load`"
+    "Model and training info from a checkpoint `folder` written by `train_or_load`; the model carries the info as `train_info`"
     folder = Path(folder)
     if not (folder/"model.pt").exists(): raise FileNotFoundError(f"{folder}: no model.pt checkpoint")
     info = json.loads((folder/"train.json").read_text())
     model = SeqRecommender(TrainConfig(**info["config"]), n_items)
     model.load_state_dict(torch.load(folder/"model.pt", map_location="cpu", weights_only=True))
+    model.train_info = info
     return model.to(device).eval(), info
 
 # %% ../../nbs/03_train.ipynb #b47a913f
 def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_dir=None, progress=True):
     "Trained model for `cfg` (from the cache when present) and its info (`config`, `history`, `cache`)"
     split = split if split is not None else load_split(cfg)
-    folder = Path(cache_dir or default_cache_dir())/config_hash(cfg, extra=_split_fingerprint(split))
+    folder = Path(cache_dir or cache_root())/config_hash(cfg, extra=_split_fingerprint(split))
     if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))
     model, history = fit(cfg, split, progress)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -198,28 +196,35 @@ def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_di
     else: os.replace(tmp, folder)
     return load_checkpoint(folder, split.n_items, get_device(cfg.device))
 
-# %% ../../nbs/03_train.ipynb #7c70f4f0
-from ..report import Analyzer, markdown_table
-from ..viz import plot_learning_curve
+# %% ../../nbs/03_train.ipynb #b1587070
+def trained_model(cfg: TrainConfig, acfg=None, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
+    "The training step before an analysis: the dataset of `cfg` and the model `train_or_load` gives for it (`acfg`, the analysis config, is not needed)"
+    split = load_split(cfg)
+    return train_or_load(cfg, split, progress=progress)[0], split
 
-class TrainingRun(Analyzer):
-    "Train or load the model for a `TrainConfig`, then evaluate it"
+# %% ../../nbs/03_train.ipynb #7c70f4f0
+class TrainingReport(Analyzer):
+    "Quality (valid, test; sampled negatives when configured) and the training record of a trained model (`config`: its `TrainConfig`)"
     name = "train"
-    def __init__(self, config: TrainConfig, split: SequenceSplit | None = None, progress=True):
-        super().__init__(config); self.split, self.progress = split, progress
-    def analyze(self) -> dict:
-        split = self.split if self.split is not None else load_split(self.config)
-        model, info = train_or_load(self.config, split, progress=self.progress)
-        metrics = {s: evaluate(model, split, s, exclude_seen=self.config.exclude_seen) for s in ("valid", "test")}
-        if self.config.sampled_negatives: metrics |= sampled_metrics(model, split, self.config.sampled_negatives, self.config.seed)
+    def analyze(self, model: SeqRecommender, split: SequenceSplit) -> dict:
+        quality = {s: evaluate(model, split, s, exclude_seen=self.config.exclude_seen) for s in ("valid", "test")}
+        if self.config.sampled_negatives: quality |= sampled_metrics(model, split, self.config.sampled_negatives, self.seed)
+        info = getattr(model, "train_info", None) or {"history": {"epochs": [], "best_epoch": 0, "seconds_per_epoch": 0.0, "seconds_to_best": 0.0}}
         h = info["history"]
-        return {"seed": self.config.seed, "metrics": metrics, "epochs": len(h["epochs"]), "best_epoch": h["best_epoch"],
-                "seconds_per_epoch": h["seconds_per_epoch"], "seconds_to_best": h["seconds_to_best"],
-                "history": h["epochs"], "checkpoint": info["cache"],
+        return {"quality": quality, "epochs": len(h["epochs"]), "best_epoch": h["best_epoch"], "seconds_per_epoch": h["seconds_per_epoch"],
+                "seconds_to_best": h["seconds_to_best"], "history": h["epochs"], "checkpoint": info.get("cache"),
                 "data": {"users": split.n_users, "items": split.n_items}}
-    def create_visualizations(self, results): return {"learning_curve": plot_learning_curve(results["history"])}
-    def report(self, results) -> str:
-        rows = [{"stage": s, **{k: v for k, v in m.items() if k.endswith("@10")}} for s, m in results["metrics"].items()]
-        return (f"# {self.config.model} on {self.config.dataset} ({self.config.n_layers} blocks, seed {self.config.seed})\n\n"
-                f"{markdown_table(rows)}\nBest epoch {results['best_epoch']} of {results['epochs']}, "
-                f"{results['seconds_per_epoch']:.1f} s/epoch.\n\n![learning curve](learning_curve.png)\n")
+    def metrics(self, result) -> dict:
+        cost = {k: float(result[k]) for k in ("seconds_per_epoch", "seconds_to_best", "epochs", "best_epoch")}
+        return {f"{s}_{k}": v for s, m in result["quality"].items() for k, v in m.items()} | cost
+
+# %% ../../nbs/03_train.ipynb #7dd5c13c
+@patch
+def create_visualizations(self: TrainingReport, result): return {"learning_curve": plot_learning_curve(result["history"])} if result["history"] else {}
+
+@patch
+def report(self: TrainingReport, result) -> str:
+    rows = [{"stage": s, **{k: v for k, v in m.items() if k.endswith("@10")}} for s, m in result["quality"].items()]
+    c = self.config
+    return (f"# {c.model} on {c.dataset} ({c.n_layers} blocks, seed {self.seed})\n\n{markdown_table(rows)}\nBest epoch {result['best_epoch']} "
+            f"of {result['epochs']}, {result['seconds_per_epoch']:.1f} s/epoch.\n\n![learning curve](learning_curve.png)\n")
