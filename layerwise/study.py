@@ -375,6 +375,11 @@ def _distinct(calls: list[dict], key: str) -> list:
     "The distinct non-empty values of `key` over `calls`, in order"
     return list(dict.fromkeys(c[key] for c in calls if c.get(key)))
 
+# %% ../nbs/23_study.ipynb #3f0845e8
+def _at_commits(commits: list[str]) -> str:
+    "'at commit `a`' or 'at commits `a`, `b`'; '' for none"
+    return "" if not commits else ("at commit " if len(commits) == 1 else "at commits ") + ", ".join(f"`{c}`" for c in commits)
+
 # %% ../nbs/23_study.ipynb #fda6f2d3
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
     "The provenance line of `batch` (default: every batch) from the calls in `run.json`, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
@@ -383,7 +388,7 @@ def provenance(dataset_folder, batch: str | None = None) -> str | None:
         calls = [c for c in json.loads((d/"run.json").read_text()).get("calls", []) if batch is None or batch in c.get("batches", [])]
         if not calls: return None
         wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
-        parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), " ".join(f"at commit `{c}`" for c in _distinct(calls, "commit")),
+        parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), _at_commits(_distinct(calls, "commit")),
                  " / ".join(f"on {g}" for g in _distinct(calls, "gpu")), f"{_duration(wall)} wall time" + (f" in {n} calls" if n > 1 else ""),
                  " to ".join(dict.fromkeys([calls[0].get("date") or "", calls[-1].get("date") or ""]))]
         notes = " ".join(f"{v[0].upper()}{v[1:]}." for v in _distinct(calls, "note"))

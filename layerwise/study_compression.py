@@ -104,8 +104,9 @@ def distillation_summary(folder) -> dict:
 def _pp(t: dict | None, f: str = "+.1f") -> str:
     "'+2.1 pp [+0.5, +3.7], Holm p = 0.012' of oriented paired test `t` (a difference of fractions, format `f`), or 'no paired test'"
     if not t: return "no paired test (fewer than 2 shared seeds)"
-    ci = "" if not math.isfinite(t["lower"]) else f" [{t['lower'] * 100:{f}}, {t['upper'] * 100:{f}}]"
-    return f"{t['meandiff'] * 100:{f}} pp{ci}, Holm p = {t['p_holm']:.3g}"
+    pp = lambda x: x * 100 + 0.0  # + 0.0: no "-0.0"
+    ci = "" if not math.isfinite(t["lower"]) else f" [{pp(t['lower']):{f}}, {pp(t['upper']):{f}}]"
+    return f"{pp(t['meandiff']):{f}} pp{ci}, Holm p = {t['p_holm']:.3g}"
 
 # %% ../nbs/24_study_compression.ipynb #412c4768
 def _verdict(a: str, v: dict, best: str) -> str:

@@ -25,10 +25,10 @@ def _with_dataset(plan: dict, dataset: str) -> dict:
 
 # %% ../nbs/25_study_run.ipynb #497508e7
 def publish_batch(batch_folder, dest) -> Path:
-    "Copy batch `batch_folder` without its executed notebooks into `dest` (replacing it in one rename); returns `dest`"
+    "Copy batch `batch_folder` without its executed notebooks and their logs into `dest` (replacing it in one rename); returns `dest`"
     dest = Path(dest); tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(batch_folder, tmp, ignore=shutil.ignore_patterns("*.ipynb", ".*"))
+    shutil.copytree(batch_folder, tmp, ignore=shutil.ignore_patterns("*.ipynb", "log.txt", ".*"))
     shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
     return dest
 
