@@ -18,10 +18,10 @@ from .stats import describe, paired_tests, share_gap_test
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares',
            'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
-           'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations', 'lens_reach',
-           'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts', 'model_summary',
-           'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page', 'study_page',
-           'main_study_page']
+           'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations',
+           'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts',
+           'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page',
+           'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -250,11 +250,21 @@ def depth_sentence(model: str, t: dict) -> str:
 # %% ../nbs/23_study.ipynb #6932a574
 UNCERTAINTY = ("epistemic", "aleatoric", "total")
 
+# %% ../nbs/23_study.ipynb #51eb50eb
+def posterior_scale(runs: list[dict]) -> str:
+    "How the Laplace posterior of `runs` was scaled: N training targets (and the Fisher's sample), or N users for runs that recorded no `n_data`"
+    u = runs[0]["uncertainty"]
+    if u.get("method") != "laplace": return "no Laplace posterior (MC dropout)"
+    if u.get("n_data") is None:
+        return ("N = the number of users and F on their validation targets (these runs predate the posterior scaled by training targets; "
+                "a rerun of this batch gives the training-target posterior)")
+    return f"N = {u['n_data']:,} training targets, F the mean empirical Fisher over {u.get('fisher_targets') or 'all'} of them"
+
 # %% ../nbs/23_study.ipynb #9a9918f2
 def uncertainty_profile(runs: list[dict]) -> dict:
     "Q4 for one model's `runs`: per perturbed layer, epistemic, aleatoric and total uncertainty (mean, 95% t-CI), and the all-layers numbers"
     per = [{p["layer"]: p for p in r["uncertainty"]["per_layer"]} for r in runs]; layers = list(per[0])
-    return {"method": runs[0]["uncertainty"].get("method"), "layers": layers,
+    return {"method": runs[0]["uncertainty"].get("method"), "layers": layers, "posterior": posterior_scale(runs),
             "per_layer": {k: [describe([p[l][k] for p in per]) for l in layers] for k in UNCERTAINTY},
             "overall": {k: describe([r["uncertainty"]["overall"][k] for r in runs]) for k in UNCERTAINTY}}
 
@@ -542,6 +552,7 @@ def _md_q4(s: dict) -> list[str]:
     ms = s["models"]; out = [f"## Q4. {QUESTIONS[3][1]}\n", "Predictive samples from a diagonal Laplace posterior of one layer at a time (the "
            "others at the MAP): total = entropy of the mean prediction, aleatoric = mean entropy of the samples, epistemic = total − aleatoric (mutual "
            "information), nats per prediction; mean and 95% t-CI over seeds.\n", "![Uncertainty per perturbed layer](q4_uncertainty.png)\n"]
+    out += [f"Posterior of {label(m)}: {v['q4']['posterior']}.\n" for m, v in ms.items()]
     out += [f"{v['findings']['q4']}\n" for v in ms.values()]
     layers = next(iter(ms.values()))["q4"]["layers"]
     rows = [{"layer": l, **{f"{label(m)} {k}": _ci(v["q4"]["per_layer"][k][i], ".2f") for m, v in ms.items() for k in ("epistemic", "aleatoric")}}

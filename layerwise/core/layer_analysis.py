@@ -97,7 +97,7 @@ def analyze(self: LayerAnalyzer, model, split) -> dict:
     cfg, seed = self.config, self.seed
     fp = _free_gpu(fisher_profile(model, split, cfg, seed))
     imp = _free_gpu(estimate_importance(model, split, cfg.importance, seed))
-    unc = _free_gpu(recommender_uncertainty(model, split, cfg.uncertainty, seed, fisher=fp["fisher"]))
+    unc = _free_gpu(recommender_uncertainty(model, split, cfg.uncertainty, seed))  # its Fisher is on training targets: the Laplace posterior's
     info = _free_gpu(information_profile(model, split, cfg.infotheory, seed))
     scores = {"fisher": fp["blocks"], **imp["scores"]}
     H = hypothesis_blocks(len(fp["blocks"]), cfg.depths)

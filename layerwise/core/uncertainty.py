@@ -10,13 +10,14 @@ from enum import Enum
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from ..report import Analyzer, markdown_table
-from .fisher import diagonal_fisher, recommender_batches, next_item_loss
-from ..recommender.train import user_tensors
+from .fisher import diagonal_fisher, next_item_loss
+from ..recommender.train import n_training_targets, training_targets, user_tensors
 
 # %% auto #0
 __all__ = ['entropy', 'decompose', 'laplace_std', 'evidence_prior_precision', 'layer_modules', 'layer_groups', 'perturbed',
            'dropout_on', 'UncertaintyMethod', 'predictive_samples', 'layer_uncertainty', 'UncertaintyConfig',
-           'recommender_fisher', 'recommender_uncertainty', 'plot_layer_uncertainty', 'UncertaintyAnalyzer']
+           'recommender_fisher', 'laplace_posterior', 'recommender_uncertainty', 'plot_layer_uncertainty',
+           'UncertaintyAnalyzer']
 
 # %% ../../nbs/11_uncertainty.ipynb #d12997aa
 def entropy(p: torch.Tensor) -> torch.Tensor:
@@ -148,9 +149,9 @@ class UncertaintyConfig:
     n_samples: int = 20            # predictive samples S per user
     prior_precision: float | None = None  # lambda of the prior N(0, 1/lambda); None = evidence-maximising
     prior_per_layer: bool = True   # with prior_precision None: one evidence lambda per layer (else one global)
-    n_data: int | None = None      # N in N F + lambda; None = number of users of the split
+    n_data: int | None = None      # N in N F + lambda; None = number of training targets of the split
     n_users: int | None = 256      # users analysed (a random subset drawn with the run's seed); None = all
-    fisher_users: int | None = 256 # users for the Fisher when it is not given; None = all
+    fisher_targets: int | None = 256  # training targets the Fisher averages over (drawn uniformly with the seed); None = all
     stage: str = "valid"           # 'valid' or 'test' histories
     batch_size: int = 64
     def __post_init__(self):
@@ -161,25 +162,28 @@ class UncertaintyConfig:
 
 # %% ../../nbs/11_uncertainty.ipynb #3d5ed6d7
 def recommender_fisher(model, split, cfg: UncertaintyConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    "Empirical diagonal Fisher of the next-item loss of `model` on `cfg.fisher_users` users of `split` (drawn with `seed`)"
-    batches = recommender_batches(model, split, stage="valid", n_users=cfg.fisher_users, batch_size=cfg.batch_size, seed=seed)
-    return diagonal_fisher(model, batches, next_item_loss)
+    "Empirical diagonal Fisher of the next-item loss of `model` on `cfg.fisher_targets` training targets of `split` (drawn with `seed`)"
+    x, y = training_targets(model, split, cfg.fisher_targets, seed)
+    return diagonal_fisher(model, zip(x.split(cfg.batch_size), y.split(cfg.batch_size)), next_item_loss)
+
+def laplace_posterior(model, split, cfg: UncertaintyConfig, seed: int = 0) -> tuple[dict, float | dict, int]:
+    "Posterior std per parameter, prior precision and N of the diagonal Laplace posterior of `model` on the training targets of `split`"
+    n, fisher = cfg.n_data or n_training_targets(split), recommender_fisher(model, split, cfg, seed)
+    groups = layer_groups(model) if cfg.prior_per_layer else None
+    lam = cfg.prior_precision or evidence_prior_precision(fisher, dict(model.named_parameters()), n, groups)
+    per_param = {p: lam[g] for g, ps in groups.items() for p in ps} if isinstance(lam, dict) else lam
+    return laplace_std(fisher, n, per_param), lam, n
 
 # %% ../../nbs/11_uncertainty.ipynb #85df0e1a
-def recommender_uncertainty(model, split, cfg: UncertaintyConfig | None = None, seed: int = 0, fisher: dict | None = None) -> dict:
-    "Overall and per-layer uncertainty decomposition of recommender `model` on users of `split` drawn with `seed` (`fisher`: reuse this diagonal Fisher)"
+def recommender_uncertainty(model, split, cfg: UncertaintyConfig | None = None, seed: int = 0) -> dict:
+    "Overall and per-layer uncertainty decomposition of recommender `model` on users of `split` drawn with `seed`"
     cfg = cfg or UncertaintyConfig()
-    std, lam, n = None, None, cfg.n_data or split.n_users
-    if cfg.method == "laplace":
-        fisher = fisher if fisher is not None else recommender_fisher(model, split, cfg, seed)
-        groups = layer_groups(model) if cfg.prior_per_layer else None
-        lam = cfg.prior_precision or evidence_prior_precision(fisher, dict(model.named_parameters()), n, groups)
-        per_param = {p: lam[g] for g, ps in groups.items() for p in ps} if isinstance(lam, dict) else lam
-        std = laplace_std(fisher, n, per_param)
+    std, lam, n = laplace_posterior(model, split, cfg, seed) if cfg.method == "laplace" else (None, None, None)
     inputs = user_tensors(model, split, cfg.stage, cfg.n_users, seed)[0]
     rows = layer_uncertainty(model, inputs, cfg.method, cfg.n_samples, std, seed, cfg.batch_size)
     metrics = {f"uncertainty_{k}": rows[0][k] for k in ("total", "aleatoric", "epistemic")}
-    return {"method": cfg.method, "prior_precision": lam, "n_users": len(inputs), "overall": rows[0], "per_layer": rows[1:], "metrics": metrics}
+    return {"method": cfg.method, "prior_precision": lam, "n_data": n, "fisher_targets": cfg.fisher_targets, "n_users": len(inputs),
+            "overall": rows[0], "per_layer": rows[1:], "metrics": metrics}
 
 # %% ../../nbs/11_uncertainty.ipynb #42beeb29
 def plot_layer_uncertainty(per_layer: list[dict], title="Uncertainty when only one layer is perturbed"):

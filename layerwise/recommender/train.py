@@ -20,7 +20,8 @@ from ..viz import plot_learning_curve
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'sampled_metrics', 'user_tensors',
-           'epoch_users', 'train_loop', 'fit', 'load_checkpoint', 'train_or_load', 'trained_model', 'TrainingReport']
+           'n_training_targets', 'training_targets', 'epoch_users', 'train_loop', 'fit', 'load_checkpoint',
+           'train_or_load', 'trained_model', 'TrainingReport']
 
 # %% ../../nbs/03_train.ipynb #e9a9bbb8
 def seed_everything(seed: int):
@@ -94,6 +95,20 @@ def user_tensors(model: SeqRecommender, split: SequenceSplit, stage="valid", n_u
         users = np.sort(np.random.default_rng(seed).choice(split.n_users, n_users, replace=False))
     device = next(model.parameters()).device
     return left_pad([hist[u] for u in users], model.cfg.max_len, model.pad).to(device), torch.as_tensor(targets[users]).to(device)
+
+# %% ../../nbs/03_train.ipynb #20b2fa00
+def n_training_targets(split: SequenceSplit) -> int:
+    "Number of training targets of `split`: every training item after the first of its user"
+    return int(sum(max(len(t) - 1, 0) for t in split.train))
+
+def training_targets(model: SeqRecommender, split: SequenceSplit, n_targets=None, seed=0):
+    "Left-padded histories (N, max_len) and targets (N,) of `n_targets` training targets of `split` drawn uniformly with `seed` (all if None or 0)"
+    counts = np.array([max(len(t) - 1, 0) for t in split.train]); ends = np.cumsum(counts); total = int(ends[-1])
+    idx = np.arange(total) if not n_targets or n_targets >= total else np.sort(np.random.default_rng(seed).choice(total, n_targets, replace=False))
+    users = np.searchsorted(ends, idx, side="right"); pos = idx - (ends - counts)[users] + 1  # the target's index in its user's sequence
+    device = next(model.parameters()).device
+    hist = left_pad([split.train[u][:p] for u, p in zip(users, pos)], model.cfg.max_len, model.pad).to(device)
+    return hist, torch.as_tensor(np.array([split.train[u][p] for u, p in zip(users, pos)])).to(device)
 
 # %% ../../nbs/03_train.ipynb #f42f7b4e
 @torch.no_grad()
