@@ -1,0 +1,111 @@
+"""RecBole 1.2.1's SASRec and BERT4Rec on the data and split layerwise uses, for the comparisons in bench/README.md.
+
+The users, items and per-user order come from `layerwise.recommender.data.load_split`, written as a RecBole atomic
+file (one row per interaction, the timestamp is its position in the user's sequence), so RecBole's leave-one-out
+(`LS valid_and_test`, order `TO`) gives the same train/valid/test items as ours; both rank the target among all items
+with seen items not excluded. Model and training settings are RecBole's defaults (bench/recbole/README.md). Per run:
+test HR/NDCG/MRR@10, epochs, the best epoch and the wall time of `fit` + test evaluation.
+
+RecBole is a bench-only dependency: `pip install --no-deps recbole==1.2.1 colorlog==4.7.2 colorama==0.4.4 texttable`.
+Its 1.2.1 wheel predates numpy 2 and torch 2.6 (aliases `np.float` and friends are restored, and its checkpoint reload
+uses `torch.load(weights_only=False)`); its TensorBoard logging is replaced by a writer that writes nothing (we read
+no TensorBoard files, and the `tensorboard` package is not needed).
+
+Usage: python bench/recbole/run_recbole.py --dataset amazon-video --models SASRec,BERT4Rec --seeds 0-4 --device cuda \
+           --json bench/results/recbole_amazon-video.json
+"""
+import argparse, functools, json, sys, tempfile, time, types
+from pathlib import Path
+import numpy as np, torch
+
+for _name, _alias in {"float": np.float64, "int": np.int64, "bool": np.bool_, "long": np.int64, "object": np.object_,
+                      "float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}.items():
+    if _name not in np.__dict__: setattr(np, _name, _alias)
+torch.load = functools.partial(torch.load, weights_only=False)  # RecBole's own checkpoints hold its config object
+
+class _NoWriter:
+    "Stands in for TensorBoard's SummaryWriter: RecBole calls it, nothing is written"
+    def __init__(self, *a, **k): pass
+    def __getattr__(self, name): return lambda *a, **k: None
+sys.modules.setdefault("torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=_NoWriter))
+
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, get_trainer, init_logger, init_seed
+from layerwise.batch import parse_seeds
+from layerwise.config import TrainConfig
+from layerwise.recommender.data import load_split
+from layerwise.report import atomic_write
+
+DEFAULTS = {  # RecBole 1.2.1's defaults for the two models (bench/recbole/README.md), full ranking, leave-one-out
+    "SASRec": {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 256, "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5},
+    "BERT4Rec": {"n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 256, "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2,
+                 "mask_ratio": 0.2}}
+COMMON = {"hidden_act": "gelu", "loss_type": "CE", "MAX_ITEM_LIST_LENGTH": 50, "learner": "adam", "learning_rate": 1e-3,
+          "train_batch_size": 2048, "eval_batch_size": 2048, "stopping_step": 10, "valid_metric": "MRR@10", "epochs": 300,
+          "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+          "metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "train_neg_sample_args": None, "reproducibility": True,
+          "show_progress": False, "save_dataset": False, "save_dataloaders": False, "log_wandb": False,
+          "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id",
+          "TIME_FIELD": "timestamp"}
+
+
+def write_atomic(split, folder: Path, name: str) -> Path:
+    "`split` as RecBole atomic file `folder/name/name.inter`: every user's train, valid and test items, in order"
+    path = folder/name/f"{name}.inter"; path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for u, (tr, v, te) in enumerate(zip(split.train, split.valid, split.test)):
+        rows += [f"u{u}\ti{i}\t{t}" for t, i in enumerate([*tr, v, te])]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(model: str, data_dir: Path, name: str, seed: int, device: str, epochs: int | None, checkpoints: Path) -> dict:
+    "One RecBole training run to early stop and its test metrics"
+    cfg = {**COMMON, **DEFAULTS[model], "data_path": str(data_dir), "seed": seed, "device": device, "checkpoint_dir": str(checkpoints),
+           "use_gpu": device.startswith("cuda"), **({"epochs": epochs} if epochs else {})}
+    config = Config(model=model, dataset=name, config_dict=cfg)
+    init_seed(config["seed"], config["reproducibility"]); init_logger(config)
+    t0 = time.time()
+    train, valid, test = data_preparation(config, dataset := create_dataset(config))
+    init_seed(config["seed"], config["reproducibility"])
+    net = get_model(config["model"])(config, train._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    t_fit = time.time(); trainer.fit(train, valid, saved=True, show_progress=False); fit_s = time.time() - t_fit
+    result = trainer.evaluate(test, load_best_model=True, show_progress=False)
+    ran = trainer.start_epoch if hasattr(trainer, "start_epoch") else None
+    epochs_run = len(trainer.train_loss_dict) if hasattr(trainer, "train_loss_dict") else ran
+    best = epochs_run - trainer.cur_step * trainer.eval_step if epochs_run is not None else None
+    return {"model": model, "seed": seed, "users": dataset.user_num - 1, "items": dataset.item_num - 1,
+            "test": {k.replace("hit", "HR").replace("ndcg", "NDCG").replace("mrr", "MRR"): float(v) for k, v in result.items()},
+            "epochs": epochs_run, "best_epoch": best, "fit_s": round(fit_s, 1), "wall_s": round(time.time() - t0, 1),
+            "s_to_best": round(fit_s * best / epochs_run, 1) if epochs_run else None, "device": device}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="ml-100k", help="a dataset name of layerwise (ml-100k, amazon-video, ...)")
+    p.add_argument("--models", default="SASRec,BERT4Rec")
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--epochs", type=int, help="cap on epochs (a smoke run; default: RecBole's 300 with early stopping)")
+    p.add_argument("--users", type=int, help="only the first this-many users (a smoke run)")
+    p.add_argument("--json", help="write the runs here (atomically)")
+    a = p.parse_args(argv)
+    split = load_split(TrainConfig(dataset=a.dataset))
+    if a.users: split = type(split)(split.train[:a.users], split.valid[:a.users], split.test[:a.users], split.item_ids, split.user_ids[:a.users])
+    runs = []
+    name = f"layerwise-{a.dataset}"  # not a name RecBole resolves to its own bundled copy (it has an ml-100k)
+    with tempfile.TemporaryDirectory() as d:
+        write_atomic(split, Path(d), name)
+        for model in a.models.split(","):
+            for seed in parse_seeds(a.seeds):
+                runs.append(run(model, Path(d), name, seed, a.device, a.epochs, Path(d)/"saved"))
+                print(json.dumps(runs[-1]), flush=True)
+    out = {"recbole": "1.2.1", "dataset": a.dataset, "users": split.n_users, "items": split.n_items, "runs": runs,
+           "command": "python bench/recbole/run_recbole.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if a.json: atomic_write(Path(a.json), json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__": main()
