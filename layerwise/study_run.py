@@ -6,8 +6,8 @@
 from __future__ import annotations
 import datetime, json, shutil, signal, threading, time
 from pathlib import Path
-from .batch import (BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
-                             raise_if_failed, read_plan, run_batches, _raise_interrupt)
+from .batch import (DONE, BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
+                             raise_if_failed, read_plan, run_batches, run_state, _raise_interrupt)
 from .paths import configs_dir, repo_root
 from .report import atomic_write, environment, to_jsonable
 from .stats import summarize
@@ -16,7 +16,8 @@ from .study_answers import answers_page
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
-__all__ = ['CALLS', 'publish_batch', 'log_call', 'read_calls', 'run_record', 'run_study', 'study_options', 'cmd_study']
+__all__ = ['CALLS', 'publish_batch', 'restore_published', 'log_call', 'read_calls', 'run_record', 'run_study', 'study_options',
+           'cmd_study']
 
 # %% ../nbs/25_study_run.ipynb #009fac5d
 def _with_dataset(plan: dict, dataset: str) -> dict:
@@ -32,6 +33,16 @@ def publish_batch(batch_folder, dest) -> Path:
     shutil.copytree(batch_folder, tmp, ignore=shutil.ignore_patterns("*.ipynb", "log.txt", ".*"))
     shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
     return dest
+
+# %% ../nbs/25_study_run.ipynb #277b7aaa
+def restore_published(batch, dest) -> int:
+    "Copy back into planned `batch` every run it lacks that published batch folder `dest` finished with the same parameters; returns how many"
+    n = 0
+    for spec in batch.runs:
+        src = Path(dest)/Path(spec.folder).relative_to(batch.folder)
+        if run_state(spec) == "missing" and (src/DONE).is_file() and json.loads((src/DONE).read_text()).get("params") == spec.params:
+            shutil.copytree(src, spec.folder); n += 1
+    return n
 
 # %% ../nbs/25_study_run.ipynb #75bf877c
 CALLS = "calls.jsonl"  # in the batch root: one line per study command, also for one that was stopped
@@ -76,10 +87,11 @@ def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=N
     plan = _with_dataset(read_plan(config or configs_dir()/"study.yaml"), dataset)
     if only: plan = {n: plan[n] for n in _check_only(only, plan)}
     root = Path(out or default_out("study"))/dataset; batches = plan_batches(plan, seeds, preset, root)
+    dest = Path(dest or repo_root()/"results"/"study"/dataset)
+    for b in batches: restore_published(b, dest/Path(b.folder).name)
     t0, done = time.time(), False
     try: outcomes = run_batches(batches, jobs, scheduler, gpus=gpus); done = True
     finally: log_call(root, command, list(plan), time.time() - t0, interrupted=not done)
-    dest = Path(dest or repo_root()/"results"/"study"/dataset)
     for b in batches: summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
     atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, [b.folder for b in batches], dest, dataset)), indent=1))
     if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
