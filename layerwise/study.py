@@ -18,10 +18,10 @@ from .stats import describe, paired_tests, share_gap_test
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares',
            'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
-           'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'representations',
-           'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance', 'run_facts',
-           'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page',
-           'study_page', 'main_study_page']
+           'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary',
+           'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance',
+           'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures',
+           'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -304,13 +304,21 @@ def mean_cka(runs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     n = np.isfinite(x).sum(0)
     return np.where(n > 0, np.nansum(x, 0) / np.maximum(n, 1), np.nan), n
 
+# %% ../nbs/23_study.ipynb #e82d475e
+def recency_summary(runs: list[dict]) -> dict | None:
+    "SHAP recency profile of `runs` (share of absolute attribution per history position t-1, t-2, ...: mean, 95% t-CI over seeds); None if a run has none"
+    if not all(r.get("shap") for r in runs): return None
+    s = runs[0]["shap"]
+    return {"positions": s["positions"], "n_users": s["n_users"], "share": [describe([r["shap"]["share"][j] for r in runs]) for j in range(len(s["positions"]))]}
+
 # %% ../nbs/23_study.ipynb #ffb3ba4d
 def representations(runs: list[dict], metric: str = "NDCG@10") -> dict:
     "Q5 for one model's `runs`: per layer effective rank and logit-lens `metric` (mean, 95% t-CI), the mean CKA matrix, constant states"
     it = [r["infotheory"] for r in runs]; layers = it[0]["layers"]; cka, n = mean_cka(runs)
     return {"layers": layers, "metric": metric, "effective_rank": [describe([i["effective_rank"][l] for i in it]) for l in layers],
             "logit_lens": [describe([i["logit_lens"][l][metric] for i in it]) for l in layers], "cka": cka.tolist(), "cka_n": n.tolist(),
-            "constant_states": {l: sum(l in i.get("constant_states", []) for i in it) for l in layers if any(l in i.get("constant_states", []) for i in it)}}
+            "constant_states": {l: sum(l in i.get("constant_states", []) for i in it) for l in layers if any(l in i.get("constant_states", []) for i in it)},
+            "shap": recency_summary(runs)}
 
 # %% ../nbs/23_study.ipynb #872c772d
 def lens_reach(means, frac: float = 0.9) -> int | None:
@@ -318,6 +326,15 @@ def lens_reach(means, frac: float = 0.9) -> int | None:
     m = np.asarray(means, dtype=float)
     if not m[-1] > 0: return None
     return int(np.flatnonzero(m >= frac * m[-1] - 1e-15)[0])
+
+# %% ../nbs/23_study.ipynb #37b3f535
+def _shap_sentence(q5: dict) -> str:
+    "The SHAP clause of Q5: the most recent and the oldest explained item's share of the absolute attribution, or that no run had SHAP"
+    s = q5.get("shap")
+    if not s: return " No SHAP attribution over history positions in these runs."
+    k = len(s["positions"])
+    return (f" SHAP of the top-1 score over the last {k} history items ({s['n_users']} users per seed): the most recent item holds "
+            f"{_ci(s['share'][0], '.1f', 100)}% of the absolute attribution, the oldest explained one {_ci(s['share'][-1], '.1f', 100)}% (uniform {100 / k:.1f}%).")
 
 # %% ../nbs/23_study.ipynb #e9e22023
 def q5_finding(model: str, q5: dict, frac: float = 0.9) -> str:
@@ -333,7 +350,8 @@ def q5_finding(model: str, q5: dict, frac: float = 0.9) -> str:
                if ok.any() else "No adjacent CKA is defined")
             + (f"; {L[first]} vs {L[-1]}: {c[first, -1]:.2f}." if first is not None else ".") + const
             + (f" The logit lens first reaches {frac:.0%} of the last layer's {q5['metric']} ({lens[-1]:.4f}) at {L[r]} ({_ci(q5['logit_lens'][r], '.4f')}); "
-               f"{L[0]} alone gives {lens[0]:.4f}." if r is not None else f" The last layer's {q5['metric']} is not positive: no logit-lens reach."))
+               f"{L[0]} alone gives {lens[0]:.4f}." if r is not None else f" The last layer's {q5['metric']} is not positive: no logit-lens reach.")
+            + _shap_sentence(q5))
 
 # %% ../nbs/23_study.ipynb #ef562e14
 def plot_representations(s: dict):
@@ -565,7 +583,8 @@ def _md_q5(s: dict) -> list[str]:
     "Q5: method, figures, findings, the per-layer table"
     ms = s["models"]; out = [f"## Q5. {QUESTIONS[4][1]}\n", "Effective rank of each layer's hidden state, linear CKA between layers (mean over the "
            "seeds where it is defined; a state that is the same for every user has none) and the logit lens (NDCG@10 of the recommendation read off "
-           "each layer); mean and 95% t-CI over seeds.\n", "![Effective rank and logit lens per layer](q5_representations.png)\n",
+           "each layer), and SHAP over the last history items (each position's share of the absolute attribution of the top-1 score, "
+           "`core.explain.recency_profile`); mean and 95% t-CI over seeds.\n", "![Effective rank and logit lens per layer](q5_representations.png)\n",
            "![Mean CKA between layers](q5_cka.png)\n"]
     out += [f"{v['findings']['q5']}\n" for v in ms.values()]
     q = next(iter(ms.values()))["q5"]

@@ -12,7 +12,8 @@ from ..recommender.models import SeqRecommender
 from ..recommender.train import left_pad
 
 # %% auto #0
-__all__ = ['HistoryMasker', 'HistoryExplanation', 'explain_history', 'explain_user', 'item_label', 'plot_history_attribution']
+__all__ = ['HistoryMasker', 'HistoryExplanation', 'explain_history', 'explain_user', 'recency_profile', 'item_label',
+           'plot_history_attribution']
 
 # %% ../../nbs/13_explain.ipynb #90e6f818
 class HistoryMasker:
@@ -84,6 +85,20 @@ def explain_user(model: SeqRecommender, split: SequenceSplit, user: int, stage="
         raise ValueError(f"target: expected 'top', 'true' or an item index, got {target!r}")
     item = None if target == "top" else int(split.targets(stage)[user]) if target == "true" else int(target)
     return explain_history(model, split.history(stage)[user], item, **kwargs)
+
+# %% ../../nbs/13_explain.ipynb #76a756f5
+def recency_profile(model: SeqRecommender, split: SequenceSplit, n_users=32, n_positions=8, stage="valid", seed=0) -> dict:
+    "Mean share of absolute SHAP attribution of the top-1 score on each of the last `n_positions` history items (t-1 first) over `n_users` users"
+    hist = split.history(stage); eligible = np.flatnonzero([len(h) >= n_positions for h in hist])
+    if not len(eligible): raise ValueError(f"recency_profile: no user has {n_positions} items in the {stage} history")
+    users = np.sort(np.random.default_rng(seed).choice(eligible, min(n_users, len(eligible)), replace=False))
+    shares = []
+    for u in users:
+        e = explain_history(model, hist[u], n_players=n_positions, algorithm="exact")
+        v = np.abs(e.values[HistoryMasker(e.pad, n_positions).players(e.history)])[::-1]  # t-1, t-2, ...
+        shares.append(v / v.sum() if v.sum() > 0 else np.full(len(v), np.nan))
+    s = np.array(shares)
+    return {"positions": [f"t-{j + 1}" for j in range(n_positions)], "share": np.nanmean(s, 0).tolist(), "per_user": s.tolist(), "n_users": len(users)}
 
 # %% ../../nbs/13_explain.ipynb #505b52e5
 def item_label(split: SequenceSplit | None, item: int) -> str:

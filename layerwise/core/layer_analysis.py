@@ -10,6 +10,7 @@ import numpy as np, torch
 from fastcore.basics import patch
 from ..config import section_config
 from . import fisher as F
+from .explain import recency_profile
 from .importance import ImportanceConfig, agreement, estimate_importance, plot_agreement, plot_importance
 from .infotheory import InfoTheoryConfig, information_profile, plot_layer_profile
 from .uncertainty import UncertaintyConfig, plot_layer_uncertainty, recommender_uncertainty
@@ -49,6 +50,8 @@ class LayerAnalysisConfig:
     critical_mass: float = 0.8    # critical layers: smallest set of blocks holding this share of Fisher mass
     z: float = 1.0                # z-score rule: blocks more than z std above the mean
     hypothesis_depths: str = "0.1,0.5,0.9"  # relative depths the seed project claimed critical
+    shap_users: int = 32          # users whose top-1 recommendation SHAP explains over their last `shap_positions` items
+    shap_positions: int = 8       # (exact SHAP: 2^shap_positions coalitions per user)
     importance: ImportanceConfig = field(default_factory=ImportanceConfig)      # section `importance:`
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)   # section `uncertainty:`
     infotheory: InfoTheoryConfig = field(default_factory=InfoTheoryConfig)      # section `infotheory:`
@@ -99,13 +102,15 @@ def analyze(self: LayerAnalyzer, model, split) -> dict:
     imp = _free_gpu(estimate_importance(model, split, cfg.importance, seed))
     unc = _free_gpu(recommender_uncertainty(model, split, cfg.uncertainty, seed))  # its Fisher is on training targets: the Laplace posterior's
     info = _free_gpu(information_profile(model, split, cfg.infotheory, seed))
+    k = min(cfg.shap_positions, max(len(h) for h in split.history(cfg.stage)))  # short histories: fewer positions
+    shap = _free_gpu(recency_profile(model, split, cfg.shap_users, k, cfg.stage, seed))
     scores = {"fisher": fp["blocks"], **imp["scores"]}
     H = hypothesis_blocks(len(fp["blocks"]), cfg.depths)
     hyp = {name: depth_hypothesis_test(scores[name], H) for name in ("fisher", "ablation") if np.clip(scores[name], 0, None).sum() > 0}
     return {"layer_scores": fp["table"].to_dict(orient="index"), "concentration": fp["concentration"], "critical_layers": fp["critical"],
             "estimator_scores": scores, "estimator_agreement": agreement(scores).to_dict(orient="index"),
             "removal_agreement": agreement(scores, reference="iterative_removal").to_dict(orient="index"), "iterative_removal": imp["removal"],
-            "ndcg10_all_blocks": imp["v_all"], "uncertainty": unc, "infotheory": info, "hypothesis": hyp}
+            "ndcg10_all_blocks": imp["v_all"], "uncertainty": unc, "infotheory": info, "shap": shap, "hypothesis": hyp}
 
 # %% ../../nbs/17_layer_analysis.ipynb #9e16e40e
 @patch
@@ -116,6 +121,7 @@ def metrics(self: LayerAnalyzer, result: dict) -> dict:
     m.update({f"spearman_{e}_vs_iterative_removal": r["spearman"] for e, r in result["removal_agreement"].items()})
     m.update({f"hyp_{n}_{k}": h[k] for n, h in result["hypothesis"].items() for k in ("share", "gap", "p_value")})
     m.update(n_critical_mass=float(len(result["critical_layers"]["mass"])), ndcg10_all_blocks=result["ndcg10_all_blocks"], **result["uncertainty"]["metrics"])
+    m |= {f"shap_share_{p.replace('-', '')}": v for p, v in zip(result["shap"]["positions"], result["shap"]["share"])}
     return m | {k: v for k, v in result["infotheory"]["metrics"].items() if k.startswith("lens_")}
 
 # %% ../../nbs/17_layer_analysis.ipynb #c8f8477e
