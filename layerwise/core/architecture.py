@@ -11,8 +11,8 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt, seaborn as sns
 from fastcore.basics import patch
 from .distill import compare_latency, count_params, latency_batch
-from .fisher import block_fisher, gini, hhi, normalized_entropy, top_k_share
-from .importance import ablation_importance
+from .fisher import gini, hhi, normalized_entropy, top_k_share
+from .importance import block_importance
 from ..recommender.train import evaluate
 from ..report import Analyzer, markdown_table
 
@@ -47,10 +47,7 @@ def concentration(scores) -> dict[str, float]:
 # %% ../../nbs/18_architecture.ipynb #ff43a40f
 def importance_profile(model, split, n_users: int | None = 128, seed: int = 0) -> dict[str, np.ndarray]:
     "Per-block Fisher mass and ablation drop in valid NDCG@10 of `model` on `n_users` users of `split` drawn with `seed`"
-    out = {"fisher": np.asarray(block_fisher(model, split, n_users=n_users, seed=seed), dtype=float),
-           "ablation": np.asarray(ablation_importance(model, split, n_users=n_users, seed=seed), dtype=float)}
-    model.eval().zero_grad(set_to_none=True)  # no gradients left on the model for what runs next
-    return out
+    return {k: block_importance(model, split, k, n_users, seed) for k in ("fisher", "ablation")}  # each leaves no gradients behind
 
 # %% ../../nbs/18_architecture.ipynb #9e8cd8f4
 def block_params(model) -> int:

@@ -12,8 +12,8 @@ import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from ..config import ConfigError, FitConfig, TrainConfig
-from .fisher import block_fisher, choose_blocks
-from .importance import ablation_importance
+from .fisher import choose_blocks
+from .importance import block_importance
 from ..recommender.data import SequenceSplit, load_split
 from ..recommender.models import SeqRecommender
 from ..recommender.train import evaluate, get_device, left_pad, load_checkpoint, seed_everything, train_loop, train_or_load
@@ -77,13 +77,7 @@ def select_layers(strategy: str, n_layers: int, k: int, scores=None, seed: int =
 def layer_importance(teacher: SeqRecommender, split: SequenceSplit, strategy: str, n_users: int = 256, seed: int = 0):
     "Per-block importance scores (n_layers,) of `teacher` for a score-driven `strategy`; None for the others"
     strategy = Strategy(strategy)
-    if strategy == Strategy.FISHER:
-        scores = block_fisher(teacher, split, n_users=n_users, seed=seed)
-    elif strategy == Strategy.ABLATION:
-        scores = ablation_importance(teacher, split, n_users=n_users, seed=seed)
-    else: return None
-    teacher.eval().zero_grad(set_to_none=True)
-    return np.asarray(scores, dtype=float)
+    return block_importance(teacher, split, strategy.value, n_users, seed) if strategy in (Strategy.FISHER, Strategy.ABLATION) else None
 
 # %% ../../nbs/15_distill.ipynb #18248639
 def make_student(teacher: SeqRecommender, layers: list[int]) -> SeqRecommender:

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import scipy.stats
 import matplotlib.pyplot as plt
+from .fisher import block_fisher
 from ..recommender.data import SequenceSplit
 from ..recommender.models import SeqRecommender
 from ..recommender.metrics import target_ranks
 from ..recommender.train import left_pad, user_tensors
 
 # %% auto #0
-__all__ = ['ImportanceConfig', 'user_ndcg', 'ablation_drops', 'ablation_importance', 'coalition_value', 'greedy_removal',
-           'iterative_removal', 'gradient_importance', 'block_influence', 'exact_shapley', 'layer_shapley', 'agreement',
-           'bootstrap_agreement', 'estimate_importance', 'plot_importance', 'plot_agreement']
+__all__ = ['ImportanceConfig', 'user_ndcg', 'ablation_drops', 'ablation_importance', 'block_importance', 'coalition_value',
+           'greedy_removal', 'iterative_removal', 'gradient_importance', 'block_influence', 'exact_shapley',
+           'layer_shapley', 'agreement', 'bootstrap_agreement', 'estimate_importance', 'plot_importance',
+           'plot_agreement']
 
 # %% ../../nbs/12_importance.ipynb #e7eb9a06
 @dataclass
@@ -55,6 +57,15 @@ def ablation_drops(model: SeqRecommender, hist: torch.Tensor, targets: torch.Ten
 def ablation_importance(model: SeqRecommender, split: SequenceSplit, stage="valid", n_users=None, seed=0) -> np.ndarray:
     "Layer ablation: drop in NDCG@10 on `stage` of `split` when block l is skipped, for each block (n_layers,)"
     return ablation_drops(model, *user_tensors(model, split, stage, n_users, seed))
+
+# %% ../../nbs/12_importance.ipynb #127073e9
+def block_importance(model: SeqRecommender, split: SequenceSplit, kind: str, n_users=256, seed=0) -> np.ndarray:
+    "Per-block score (n_layers,) of `model` on `n_users` valid users of `split` drawn with `seed`: `fisher` mass or `ablation` drop; the model is left in eval mode, without gradients"
+    if kind == "fisher": scores = block_fisher(model, split, n_users=n_users, seed=seed)
+    elif kind == "ablation": scores = ablation_importance(model, split, n_users=n_users, seed=seed)
+    else: raise ValueError(f"kind: expected 'fisher' or 'ablation', got {kind!r}")
+    model.eval().zero_grad(set_to_none=True)
+    return np.asarray(scores, dtype=float)
 
 # %% ../../nbs/12_importance.ipynb #9cb4fd01
 def coalition_value(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256, cache: dict | None = None):

@@ -11,8 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn as nn
 from fastcore.basics import patch
 from scipy.stats import spearmanr
 from ..config import ConfigError, FitConfig, TrainConfig
-from .fisher import block_fisher, choose_blocks
-from .importance import ablation_importance
+from .fisher import choose_blocks
+from .importance import block_importance
 from ..paths import data_root
 from ..recommender.data import SequenceSplit, leave_one_out, load_interactions, ml100k_path, k_core
 from ..recommender.models import SeqRecommender
@@ -384,9 +384,8 @@ def adapted_model(self: QLoRAAnalyzer, base: SeqRecommender, layers: list[int]) 
 def _selection(self: QLoRAAnalyzer, base: SeqRecommender, split: SequenceSplit) -> tuple[list[int], np.ndarray | None]:
     "(the blocks to adapt, the per-block Fisher of `base` on `split` or None when nothing needs it)"
     c = self.config
-    scores = (np.asarray(block_fisher(base, split, n_users=c.fisher_users, stage="valid", seed=self.seed), float)
-              if c.layers == "fisher" or c.sensitivity else None)
-    chosen_by = ablation_importance(base, split, n_users=c.fisher_users, seed=self.seed) if c.layers == "ablation" else scores
+    scores = block_importance(base, split, "fisher", c.fisher_users, self.seed) if c.layers == "fisher" or c.sensitivity else None
+    chosen_by = block_importance(base, split, "ablation", c.fisher_users, self.seed) if c.layers == "ablation" else scores
     return adapter_blocks(c.layers, len(base.blocks), chosen_by, c.k or None, self.seed), scores
 
 # %% ../../nbs/16_qlora.ipynb #dba4bccc
