@@ -4,7 +4,7 @@
 
 # %% ../nbs/23_study.ipynb #18722097
 from __future__ import annotations
-import argparse, io, json, math
+import argparse, datetime, io, json, math
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats as sps
@@ -19,9 +19,9 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'Q
            'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
            'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary',
-           'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'provenance',
-           'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures',
-           'write_page', 'study_page', 'main_study_page']
+           'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited',
+           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown',
+           'study_figures', 'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -409,11 +409,27 @@ def _at_commits(commits: list[str]) -> str:
     return "" if not commits else ("at commit " if len(commits) == 1 else "at commits ") + ", ".join(f"`{c}`" for c in commits)
 
 # %% ../nbs/23_study.ipynb #fda6f2d3
+def _finished_at(folder) -> list[datetime.datetime]:
+    "When each run under published batch `folder` finished (its `done.json`)"
+    done = [json.loads(f.read_text()) for f in Path(folder).glob("**/done.json")]
+    return [datetime.datetime.fromisoformat(d["finished"]) for d in done if d.get("finished")]
+
+def credited(call: dict, batch: str, finished_at: list) -> bool:
+    "Whether study `call` finished a run of `batch` still published (`finished_at`): in its window `started` + `wall_s` (else on its `date`), and not 0 in its `finished` counts"
+    if batch not in call.get("batches", []) or ("finished" in call and not call["finished"].get(batch)): return False
+    if not call.get("started"): return any(t.date().isoformat() == call.get("date") for t in finished_at)
+    t0 = datetime.datetime.fromisoformat(call["started"])
+    return any(t0 <= t <= t0 + datetime.timedelta(seconds=float(call.get("wall_s") or 0) + 5) for t in finished_at)
+
+
+# %% ../nbs/23_study.ipynb #0c9ced4a
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
-    "The provenance line of `batch` (default: every batch) from the calls in `run.json`, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
+    "The provenance line of `batch` (default: every batch) from the calls in `run.json` that finished its published runs, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
     d = Path(dataset_folder)
     if (d/"run.json").is_file():
-        calls = [c for c in json.loads((d/"run.json").read_text()).get("calls", []) if batch is None or batch in c.get("batches", [])]
+        rec = json.loads((d/"run.json").read_text()); batches = [batch] if batch else list(rec.get("batches") or {})
+        times = {b: _finished_at(d/b) for b in batches}
+        calls = [c for c in rec.get("calls", []) if any(credited(c, b, times[b]) for b in batches)]
         if not calls: return None
         wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
         parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), _at_commits(_distinct(calls, "commit")),
@@ -425,6 +441,7 @@ def provenance(dataset_folder, batch: str | None = None) -> str | None:
         paras = [p.strip() for p in (d/"RUN.md").read_text().split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
         return "Provenance (RUN.md): " + " ".join(paras[0].split()) if paras else None
     return None
+
 
 # %% ../nbs/23_study.ipynb #a0c3140d
 def run_facts(runs: dict) -> dict:

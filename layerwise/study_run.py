@@ -16,8 +16,8 @@ from .study_answers import answers_page
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
-__all__ = ['CALLS', 'publish_batch', 'restore_published', 'log_call', 'read_calls', 'run_record', 'run_study', 'study_options',
-           'cmd_study']
+__all__ = ['CALLS', 'publish_batch', 'restore_published', 'log_call', 'read_calls', 'run_record', 'publish_study', 'run_study',
+           'study_options', 'cmd_study']
 
 # %% ../nbs/25_study_run.ipynb #009fac5d
 def _with_dataset(plan: dict, dataset: str) -> dict:
@@ -47,14 +47,16 @@ def restore_published(batch, dest) -> int:
 # %% ../nbs/25_study_run.ipynb #75bf877c
 CALLS = "calls.jsonl"  # in the batch root: one line per study command, also for one that was stopped
 
-def log_call(root, command: str, batches: list[str], wall_s: float, interrupted: bool) -> dict:
-    "Append one study command (its batches, commit, device, wall time) to `root`/`CALLS`; returns the record"
+def log_call(root, command: str, batches: list[str], started: float, interrupted: bool, finished: dict[str, int]) -> dict:
+    "Append one study command (its batches, the runs of each it `finished`, commit, device, start and wall time since `started`) to `root`/`CALLS`; returns the record"
     env = environment()
-    rec = {"command": command, "batches": batches, "commit": (env.get("git_sha") or "")[:7] or None, "gpu": env.get("device"),
-           "wall_s": round(wall_s, 1), "date": datetime.date.today().isoformat(), "interrupted": interrupted}
+    rec = {"command": command, "batches": batches, "finished": finished, "commit": (env.get("git_sha") or "")[:7] or None, "gpu": env.get("device"),
+           "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"), "wall_s": round(time.time() - started, 1),
+           "date": datetime.date.fromtimestamp(started).isoformat(), "interrupted": interrupted}
     Path(root).mkdir(parents=True, exist_ok=True)
     with open(Path(root)/CALLS, "a") as f: f.write(json.dumps(rec) + "\n")
     return rec
+
 
 # %% ../nbs/25_study_run.ipynb #1ab9130f
 def read_calls(root) -> list[dict]:
@@ -63,14 +65,14 @@ def read_calls(root) -> list[dict]:
     return [json.loads(l) for l in f.read_text().splitlines() if l.strip()] if f.is_file() else []
 
 # %% ../nbs/25_study_run.ipynb #fd29df8c
-def run_record(root, batch_folders: list, dest, dataset: str) -> dict:
-    "What `run.json` says of a study: runs finished/failed per batch (`batch_folders` updates those of `dest`'s run.json), every call, packages"
+def run_record(root, batch_folders: list, dest, dataset: str, ran: bool = True) -> dict:
+    "What `run.json` says of a study: runs finished/failed per batch (`batch_folders` updates those of `dest`'s run.json), every call, and the packages of this process if it `ran` runs (else those recorded)"
     old = json.loads((Path(dest)/"run.json").read_text()) if (Path(dest)/"run.json").is_file() else {}
     runs = dict(old.get("batches") or {})
     for b in map(Path, batch_folders):
         s = json.loads((b/"summary.json").read_text()); runs[b.name] = {"finished": s["n_runs"] - s["n_failed"], "failed": s["n_failed"]}
     logged = read_calls(root); calls = [c for c in old.get("calls") or [] if c not in logged] + logged
-    env = environment()
+    env = environment() if ran else old
     return {"dataset": dataset, "batches": runs, "calls": calls, "packages": env.get("packages"), "python": env.get("python")}
 
 # %% ../nbs/25_study_run.ipynb #ef4f5171
@@ -81,24 +83,35 @@ def _check_only(only: list[str], plan: dict) -> list[str]:
     return only
 
 # %% ../nbs/25_study_run.ipynb #d03a5ec0
+def _n_done(batch) -> int: return sum(run_state(s) == "done" for s in batch.runs)
+
+def publish_study(root, batches: list, dest, dataset: str, ran: bool = True) -> Path:
+    "Summarize and publish into `dest` every batch of `batches` that has a run folder, write `run.json` (calls logged in `root`; this process's packages if it `ran` them), rebuild the pages"
+    for b in batches:
+        if any(run_state(s) != "missing" for s in b.runs): summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
+    published = [b.folder for b in batches if (dest/Path(b.folder).name).is_dir()]
+    atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, published, dest, dataset, ran)), indent=1))
+    if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
+    if any((dest/b).is_dir() for b in BATCHES): compression_page(dest, dest/"compression")
+    if (dest/"layers").is_dir() or (dest/"compression").is_dir(): answers_page(dest)
+    return dest
+
 def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=None, scheduler=None, gpus=None, out=None, dest=None,
-              command="layerwise study", only: list[str] | None = None) -> Path:
-    "Run the batches `only` (default: all) of study plan `config` on `dataset`, summarize and publish them into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
+              command="layerwise study", only: list[str] | None = None, publish_only: bool = False) -> Path:
+    "Run the batches `only` (default: all) of study plan `config` on `dataset` (none with `publish_only`), summarize and publish them into `dest` (`results/study/<dataset>`); `RunsFailed` after publishing if a run failed"
     plan = _with_dataset(read_plan(config or configs_dir()/"study.yaml"), dataset)
     if only: plan = {n: plan[n] for n in _check_only(only, plan)}
     root = Path(out or default_out("study"))/dataset; batches = plan_batches(plan, seeds, preset, root)
     dest = Path(dest or repo_root()/"results"/"study"/dataset)
     for b in batches: restore_published(b, dest/Path(b.folder).name)
-    t0, done = time.time(), False
-    try: outcomes = run_batches(batches, jobs, scheduler, gpus=gpus); done = True
-    finally: log_call(root, command, list(plan), time.time() - t0, interrupted=not done)
-    for b in batches: summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
-    atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, [b.folder for b in batches], dest, dataset)), indent=1))
-    if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
-    if any((dest/b).is_dir() for b in BATCHES): compression_page(dest, dest/"compression")
-    if (dest/"layers").is_dir() or (dest/"compression").is_dir(): answers_page(dest)
+    if publish_only: return publish_study(root, batches, dest, dataset, ran=False)
+    t0, before, outcomes = time.time(), [_n_done(b) for b in batches], None
+    try: outcomes = run_batches(batches, jobs, scheduler, gpus=gpus)
+    finally: log_call(root, command, list(plan), t0, outcomes is None, {n: _n_done(b) - k for n, b, k in zip(plan, batches, before)})
+    publish_study(root, batches, dest, dataset)
     raise_if_failed(outcomes, dest)
     return dest
+
 
 # %% ../nbs/25_study_run.ipynb #50fcb60c
 def study_options(p):
@@ -108,6 +121,7 @@ def study_options(p):
     p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 (default: %(default)s)")
     p.add_argument("--config", help="study plan (default: configs/study.yaml)")
     p.add_argument("--batches", help="comma-separated batches of the plan to run (default: all); run.json keeps what it says of the others")
+    p.add_argument("--publish-only", action="store_true", help="run nothing: publish what the batch root holds and rebuild the pages")
     add_executor_options(p)
     p.add_argument("--out", help="batch root (default: results/batch/study)"); p.add_argument("--dest", help="published study (default: results/study/<dataset>)")
 
@@ -118,4 +132,5 @@ def cmd_study(args) -> Path:
     only = args.batches.split(",") if args.batches else None
     command = (f"layerwise study --dataset {args.dataset} --preset {args.preset} --seeds {args.seeds}" + (f" --gpus {args.gpus}" if args.gpus else "")
                + (f" --batches {args.batches}" if args.batches else ""))
-    return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command, only)
+    return run_study(args.dataset, args.preset, args.seeds, args.config, args.jobs, args.scheduler, gpus_option(args), args.out, args.dest, command, only,
+                     args.publish_only)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/17_layer_analysis.ipynb #390e8291
 from __future__ import annotations
-import itertools, json, math
+import itertools, json, math, time
 from dataclasses import dataclass, field, replace
 import numpy as np, torch
 from fastcore.basics import patch
@@ -88,29 +88,32 @@ class LayerAnalyzer(Analyzer):
         return replace(section_config(LayerAnalysisConfig, sections, section), **parts)
 
 # %% ../../nbs/17_layer_analysis.ipynb #6c5cf12d
-def _free_gpu(result):
-    "`result`, after emptying the CUDA caching allocator (a no-op without CUDA)"
-    if torch.cuda.is_available(): torch.cuda.empty_cache()
+def _step(seconds: dict, name: str, f, *args):
+    "`f(*args)`, its wall time stored in `seconds[name]`, after which the CUDA caching allocator is emptied (a no-op without CUDA)"
+    t0 = time.perf_counter(); result = f(*args)
+    if torch.cuda.is_available(): torch.cuda.synchronize(); torch.cuda.empty_cache()
+    seconds[name] = round(time.perf_counter() - t0, 3)
     return result
+
 
 # %% ../../nbs/17_layer_analysis.ipynb #bf861239
 @patch
 def analyze(self: LayerAnalyzer, model, split) -> dict:
-    "Every layer measure of `model` on users of `split`, freeing cached GPU memory after each large one"
-    cfg, seed = self.config, self.seed
-    fp = _free_gpu(fisher_profile(model, split, cfg, seed))
-    imp = _free_gpu(estimate_importance(model, split, cfg.importance, seed))
-    unc = _free_gpu(recommender_uncertainty(model, split, cfg.uncertainty, seed))  # its Fisher is on training targets: the Laplace posterior's
-    info = _free_gpu(information_profile(model, split, cfg.infotheory, seed))
+    "Every layer measure of `model` on users of `split`, timing each (`seconds`) and freeing cached GPU memory after it"
+    cfg, seed, t = self.config, self.seed, {}
+    fp = _step(t, "fisher", fisher_profile, model, split, cfg, seed)
+    imp = _step(t, "importance", estimate_importance, model, split, cfg.importance, seed)
+    unc = _step(t, "uncertainty", recommender_uncertainty, model, split, cfg.uncertainty, seed)  # its Fisher is on training targets: the Laplace posterior's
+    info = _step(t, "infotheory", information_profile, model, split, cfg.infotheory, seed)
     k = min(cfg.shap_positions, max(len(h) for h in split.history(cfg.stage)))  # short histories: fewer positions
-    shap = _free_gpu(recency_profile(model, split, cfg.shap_users, k, cfg.stage, seed))
+    shap = _step(t, "shap", recency_profile, model, split, cfg.shap_users, k, cfg.stage, seed)
     scores = {"fisher": fp["blocks"], **imp["scores"]}
     H = hypothesis_blocks(len(fp["blocks"]), cfg.depths)
     hyp = {name: depth_hypothesis_test(scores[name], H) for name in ("fisher", "ablation") if np.clip(scores[name], 0, None).sum() > 0}
     return {"layer_scores": fp["table"].to_dict(orient="index"), "concentration": fp["concentration"], "critical_layers": fp["critical"],
             "estimator_scores": scores, "estimator_agreement": agreement(scores).to_dict(orient="index"),
             "removal_agreement": agreement(scores, reference="iterative_removal").to_dict(orient="index"), "iterative_removal": imp["removal"],
-            "ndcg10_all_blocks": imp["v_all"], "uncertainty": unc, "infotheory": info, "shap": shap, "hypothesis": hyp}
+            "ndcg10_all_blocks": imp["v_all"], "uncertainty": unc, "infotheory": info, "shap": shap, "hypothesis": hyp, "seconds": t}
 
 # %% ../../nbs/17_layer_analysis.ipynb #9e16e40e
 @patch
