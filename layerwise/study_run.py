@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime, json, shutil, signal, threading, time
 from pathlib import Path
 from .batch import (DONE, BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
-                             raise_if_failed, read_plan, run_batches, run_state, _raise_interrupt)
+                             raise_if_failed, read_plan, run_batches, run_state, _raise_interrupt, _write_plan)
 from .paths import configs_dir, repo_root
 from .report import atomic_write, environment, to_jsonable
 from .stats import summarize
@@ -88,7 +88,9 @@ def _n_done(batch) -> int: return sum(run_state(s) == "done" for s in batch.runs
 def publish_study(root, batches: list, dest, dataset: str, ran: bool = True) -> Path:
     "Summarize and publish into `dest` every batch of `batches` that has a run folder, write `run.json` (calls logged in `root`; this process's packages if it `ran` them), rebuild the pages"
     for b in batches:
-        if any(run_state(s) != "missing" for s in b.runs): summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
+        if not any(run_state(s) != "missing" for s in b.runs): continue
+        if not (Path(b.folder)/"batch.json").is_file(): _write_plan(b)  # its runs were only restored from `dest`
+        summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
     published = [b.folder for b in batches if (dest/Path(b.folder).name).is_dir()]
     atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, published, dest, dataset, ran)), indent=1))
     if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
