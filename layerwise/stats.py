@@ -13,8 +13,8 @@ import seaborn as sns
 from .report import atomic_write, markdown_table, to_jsonable
 
 # %% auto #0
-__all__ = ['QUICK_NOTE', 't_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests', 'share_gap_test',
-           'plot_metric', 'load_batch', 'metric_summary', 'summary_markdown', 'summarize']
+__all__ = ['NOT_RUN', 'QUICK_NOTE', 't_interval', 'describe', 'anova', 'tukey', 'paired_anova', 'holm', 'paired_tests',
+           'share_gap_test', 'plot_metric', 'load_batch', 'metric_summary', 'summary_markdown', 'summarize']
 
 # %% ../nbs/21_stats.ipynb #441a6818
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -188,8 +188,10 @@ def _write_fake_batch(folder, values: dict, failed=()):
     return folder
 
 # %% ../nbs/21_stats.ipynb #ef6625bd
+NOT_RUN = "missing: not run"  # the `error` of a planned run that has no done.json and no error.json (not run yet)
+
 def load_batch(folder) -> tuple[dict, pd.DataFrame, list[dict]]:
-    "The plan of batch `folder`, its metrics as a long table (condition, seed, metric, value) and its failed runs"
+    "The plan of batch `folder`, its metrics as a long table (condition, seed, metric, value) and its unfinished runs (failed, or `NOT_RUN`)"
     folder = Path(folder); plan = json.loads((folder/"batch.json").read_text())
     rows, failed = [], []
     for r in plan["runs"]:
@@ -298,13 +300,14 @@ def summary_markdown(s: dict) -> str:
     head = [f"# {s['experiment']}: batch summary\n",
             f"`{Path(s['notebook']).name}` over seeds {s['seeds']} x {len(s['conditions'])} condition(s) "
             f"({', '.join(s['conditions'])}); fixed parameters {s['params'] or '{}'}. "
-            f"{s['n_runs'] - s['n_failed']} of {s['n_runs']} runs finished, {s['n_failed']} failed.\n"]
+            f"{s['n_runs'] - s['n_failed'] - s.get('n_not_run', 0)} of {s['n_runs']} runs finished, {s['n_failed']} failed"
+            + (f", {s['n_not_run']} not run yet" if s.get("n_not_run") else "") + ".\n"]
     if s["params"].get("preset") == "quick": head.insert(1, QUICK_NOTE)
     overview = [_overview_row(k, m) for k, m in s["metrics"].items()]
     if overview: head += ["## Overview\n", _tests_made(s) + "\n", markdown_table(overview)]
     runs = [{"condition": r["condition"], "seed": r["seed"], "notebook": f"[output.ipynb]({r['folder']}/output.ipynb)"} for r in s["runs"]]
     tail = ["## Runs\n", markdown_table(runs)]
-    if s["failed"]: tail += ["\n## Failed runs\n", markdown_table([{k: f[k] for k in ("condition", "seed", "error")} for f in s["failed"]])]
+    if s["failed"]: tail += ["\n## Unfinished runs\n", markdown_table([{k: f[k] for k in ("condition", "seed", "error")} for f in s["failed"]])]
     return "\n".join(head + [_metric_markdown(k, m) for k, m in s["metrics"].items()] + tail)
 
 # %% ../nbs/21_stats.ipynb #59ff5917
@@ -313,7 +316,8 @@ def summarize(folder, plots=True) -> dict:
     folder = Path(folder); plan, df, failed = load_batch(folder)
     order = list(dict.fromkeys(r["condition"] for r in plan["runs"]))
     summary = {"experiment": plan["experiment"], "notebook": plan["notebook"], "seeds": plan["seeds"], "grid": plan["grid"],
-               "params": plan["params"], "conditions": order, "n_runs": len(plan["runs"]), "n_failed": len(failed),
+               "params": plan["params"], "conditions": order, "n_runs": len(plan["runs"]),
+               "n_failed": sum(f["error"] != NOT_RUN for f in failed), "n_not_run": sum(f["error"] == NOT_RUN for f in failed),
                "failed": failed, "runs": plan["runs"], "metrics": {}}
     for metric in dict.fromkeys(df["metric"]):
         values = df[df.metric == metric]

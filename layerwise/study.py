@@ -428,8 +428,9 @@ def provenance(dataset_folder, batch: str | None = None) -> str | None:
     d = Path(dataset_folder)
     if (d/"run.json").is_file():
         rec = json.loads((d/"run.json").read_text()); batches = [batch] if batch else list(rec.get("batches") or {})
-        times = {b: _finished_at(d/b) for b in batches}
-        calls = [c for c in rec.get("calls", []) if any(credited(c, b, times[b]) for b in batches)]
+        times, timed = {b: _finished_at(d/b) for b in batches}, [c for c in rec.get("calls", []) if c.get("started")]
+        untimed = {b: [t for t in ts if not any(credited(c, b, [t]) for c in timed)] for b, ts in times.items()}  # what a call with a start explains is not a date's evidence
+        calls = [c for c in rec.get("calls", []) if any(credited(c, b, times[b] if c.get("started") else untimed[b]) for b in batches)]
         if not calls: return None
         wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
         parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), _at_commits(_distinct(calls, "commit")),

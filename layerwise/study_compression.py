@@ -5,13 +5,14 @@
 # %% ../nbs/24_study_compression.ipynb #bdc7b4e1
 from __future__ import annotations
 import json, math
+from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from .batch import parse_condition, parse_value
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_anova, paired_tests
-from .study import _band, _ci, label, provenance, write_page
+from .study import _band, _ci, _col, label, provenance, write_page
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
@@ -253,42 +254,54 @@ DEPTH_METRICS = (QUALITY, "params", "block_params", "seconds_per_epoch", "latenc
 
 # %% ../nbs/24_study_compression.ipynb #f9f90467
 def _depth_model(g: pd.DataFrame) -> dict:
-    "One model's depth runs `g`: per depth the `DEPTH_METRICS`, paired tests on NDCG@10, the best depth and the deeper ones' tests against it"
-    order = _order(g["n_layers"]); per = describe_by(g, "n_layers", DEPTH_METRICS, order); tests = paired_tests(_long(g, "n_layers", QUALITY))
-    has = [d for d in order if (per[d].get(QUALITY) or {}).get("mean") is not None]
+    "One model's depth runs `g`: per depth the `DEPTH_METRICS`; over the depths that ran every seed, paired tests on NDCG@10, the best depth and the others' tests against it"
+    order = _order(g["n_layers"]); per = describe_by(g, "n_layers", DEPTH_METRICS, order)
+    seeds = {d: set(g.loc[g["n_layers"].astype(str) == d, "seed"]) for d in order}; every = set(g["seed"])
+    complete = [d for d in order if seeds[d] == every]  # a depth with fewer seeds is described, not compared
+    tests = paired_tests(_long(g[g["n_layers"].astype(str).isin(complete)], "n_layers", QUALITY))
+    has = [d for d in complete if (per[d].get(QUALITY) or {}).get("mean") is not None]
     best = max(has, key=lambda d: per[d][QUALITY]["mean"]) if has else None
-    deeper = {d: versus(tests, d, best) for d in has if best and float(d) > float(best)}
-    worse = [d for d, t in deeper.items() if t and t["meandiff"] < 0 and t["p_holm"] < 0.05]
-    return {"depths": order, "seeds": sorted(g["seed"].unique().tolist()), "per_depth": per, "paired_tests": tests,
-            "best": best, "deeper": deeper, "worse": worse}
+    others = {d: versus(tests, d, best) for d in has if best and d != best}
+    worse = [d for d, t in others.items() if t and t["meandiff"] < 0 and t["p_holm"] < 0.05]
+    return {"depths": order, "seeds": sorted(every), "per_depth": per, "paired_tests": tests, "best": best, "versus_best": others, "worse": worse,
+            "incomplete": {d: len(seeds[d]) for d in order if d not in complete}}
+
 
 # %% ../nbs/24_study_compression.ipynb #25d4eadb
 def depth_summary(folder) -> dict:
-    "Q7 of depth batch `folder`: model -> `_depth_model`, and the runs skipped"
+    "Q7 of depth batch `folder`: model -> `_depth_model`, the runs skipped, and the planned models of which no run finished (model -> runs planned)"
     df = load_runs(folder); skipped = df.attrs["n_skipped"]; df = _with(df, model="model", n_layers="?")
+    planned = Counter(parse_condition(r["condition"]).get("model", "model") for r in json.loads((Path(folder)/"batch.json").read_text())["runs"])
     return {"batch": Path(folder).name, "n_runs": len(df), "n_skipped": skipped,
-            "models": {str(m): _depth_model(g) for m, g in df.groupby("model", sort=False)}}
+            "models": {str(m): _depth_model(g) for m, g in df.groupby("model", sort=False)},
+            "not_run": {m: n for m, n in planned.items() if m not in set(df["model"].astype(str))}}
+
 
 # %% ../nbs/24_study_compression.ipynb #b68fec8f
 def depth_finding(model: str, d: dict) -> str:
-    "The Q7 sentence of model `model`'s depth summary `d`: the best depth, each deeper depth's difference, which are significantly worse, Fisher entropy"
+    "The Q7 sentence of model `model`'s depth summary `d`: the best depth, each other depth's difference, which are significantly worse, Fisher entropy"
     if d["best"] is None: return f"{label(model)}: no run recorded test NDCG@10."
-    p = d["per_depth"]; head = f"{label(model)}: the best depth by mean test NDCG@10 is {d['best']} blocks ({_ci(p[d['best']][QUALITY], '.4f')}, {len(d['seeds'])} seeds)"
-    if not d["deeper"]: return head + "; no deeper model ran."
-    diffs = "; ".join(f"{k} blocks {_pp(t, '+.2f')}" for k, t in d["deeper"].items())
-    worse = f"significantly worse: {', '.join(d['worse'])} blocks" if d["worse"] else "no deeper model is significantly worse"
-    ent = [x for x in d["depths"] if (p[x].get("fisher_entropy") or {}).get("mean") is not None]
+    p, inc = d["per_depth"], d.get("incomplete") or {}
+    head = f"{label(model)}: the best depth by mean test NDCG@10 is {d['best']} blocks ({_ci(p[d['best']][QUALITY], '.4f')}, {p[d['best']][QUALITY]['n']} seeds)"
+    part = (f" Not compared (fewer than the {len(d['seeds'])} seeds of the others): " + "; ".join(
+        f"{k} blocks ({n} seed{'s' * (n > 1)}, test NDCG@10 {_ci(p[k].get(QUALITY), '.4f')})" for k, n in inc.items()) + ".") if inc else ""
+    if not d["versus_best"]: return head + "; no other depth ran with every seed." + part
+    diffs = "; ".join(f"{k} blocks {_pp(t, '+.2f')}" for k, t in d["versus_best"].items())
+    worse = f"significantly worse: {', '.join(d['worse'])} blocks" if d["worse"] else "no other depth is significantly worse"
+    ent = [x for x in d["depths"] if x not in inc and (p[x].get("fisher_entropy") or {}).get("mean") is not None]
     ent = f" Normalized Fisher entropy: {_ci(p[ent[0]]['fisher_entropy'], '.2f')} at {ent[0]} blocks, {_ci(p[ent[-1]]['fisher_entropy'], '.2f')} at {ent[-1]}." if ent else ""
-    return f"{head}. Deeper − best: {diffs}; {worse}.{ent}"
+    return f"{head}. Other depths − best: {diffs}; {worse}.{ent}{part}"
 
 # %% ../nbs/24_study_compression.ipynb #4928c6c6
 def plot_depth(q: dict):
-    "Q7 figure of depth summary `q`: test NDCG@10 and normalized Fisher entropy vs depth per model (mean, 95% t-CI band)"
+    "Q7 figure of depth summary `q`: test NDCG@10 and normalized Fisher entropy vs depth per model (mean, 95% t-CI band; hollow: a depth with fewer seeds)"
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
     for i, (m, d) in enumerate(q["models"].items()):
-        x = [float(v) for v in d["depths"]]
+        inc = d.get("incomplete") or {}; full = [v for v in d["depths"] if v not in inc]
         for ax, k in zip(axes, (QUALITY, "fisher_entropy")):
-            _band(ax, x, [d["per_depth"][v].get(k) or {} for v in d["depths"]], alpha=0.15, color=f"C{i}", label=f"{label(m)} ({len(d['seeds'])} seeds)")
+            _band(ax, [float(v) for v in full], [d["per_depth"][v].get(k) or {} for v in full], alpha=0.15, color=f"C{i}", label=f"{label(m)} ({len(d['seeds'])} seeds)")
+            if inc: ax.plot([float(v) for v in inc], _col([d["per_depth"][v].get(k) or {} for v in inc], "mean"), ls="", marker="o", mfc="none", color=f"C{i}",
+                            label=f"{label(m)}, fewer seeds ({', '.join(f'{v}: {n}' for v, n in inc.items())})")
     axes[0].set(title="Quality vs depth (95% t-CI)", xlabel="blocks", ylabel="test NDCG@10")
     axes[1].set(title="Spread of the Fisher mass vs depth (95% t-CI)", xlabel="blocks", ylabel="normalized Fisher entropy (1 = even)")
     xs = sorted({float(v) for d in q["models"].values() for v in d["depths"]})
@@ -320,7 +333,8 @@ def compression_summary(dest) -> dict:
          "qlora": qlora_summary(dest/"qlora_selection", dest/"qlora_rank"), "depth": depth_summary(dest/"depth") if ran["depth"] else None}
     s["findings"] = {"q6a": [distill_finding(g["model"], g) for g in s["distillation"]["groups"]] if s["distillation"] else [],
                      "q6b": [f(s["qlora"][k]) for k, f in (("selection", qlora_finding), ("rank", rank_finding)) if s["qlora"][k]],
-                     "q7": [depth_finding(m, d) for m, d in s["depth"]["models"].items()] if s["depth"] else []}
+                     "q7": [depth_finding(m, d) for m, d in s["depth"]["models"].items()] + [f"{label(m)}: none of its {n} planned runs has finished yet." for m, n in
+                            s["depth"]["not_run"].items()] if s["depth"] else []}
     return to_jsonable({**s, "tests": compression_tests(s)})
 
 # %% ../nbs/24_study_compression.ipynb #44b305b8
@@ -382,7 +396,8 @@ def _md_q6b(s: dict) -> list[str]:
 def _md_q7(s: dict) -> list[str]:
     "Q7: method, figure, verdicts, per-model depth and paired-test tables (or not run yet)"
     out = [f"## Q7. {QUESTIONS[2][1]}\n", "The same width at each depth; paired by seed (shared data order), Holm over all pairs of depths within "
-           "the model. A deeper model is *significantly worse* than the best depth if its difference is negative with Holm p < 0.05.\n"]
+           "the model. Another depth is *significantly worse* than the best (among the depths that ran every seed) if its difference is negative "
+           "with Holm p < 0.05.\n"]
     q = s["depth"]
     if not q: return out + [_md_missing("depth")]
     out += ["![Quality and Fisher spread vs depth](q7_depth.png)\n", *[f"{x}\n" for x in s["findings"]["q7"]]]

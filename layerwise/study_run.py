@@ -16,8 +16,8 @@ from .study_answers import answers_page
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
-__all__ = ['CALLS', 'publish_batch', 'restore_published', 'log_call', 'read_calls', 'run_record', 'publish_study', 'run_study',
-           'study_options', 'cmd_study']
+__all__ = ['CALLS', 'STALE', 'publish_batch', 'restore_published', 'log_call', 'read_calls', 'run_record', 'set_aside_stale',
+           'publish_study', 'run_study', 'study_options', 'cmd_study']
 
 # %% ../nbs/25_study_run.ipynb #009fac5d
 def _with_dataset(plan: dict, dataset: str) -> dict:
@@ -70,7 +70,8 @@ def run_record(root, batch_folders: list, dest, dataset: str, ran: bool = True) 
     old = json.loads((Path(dest)/"run.json").read_text()) if (Path(dest)/"run.json").is_file() else {}
     runs = dict(old.get("batches") or {})
     for b in map(Path, batch_folders):
-        s = json.loads((b/"summary.json").read_text()); runs[b.name] = {"finished": s["n_runs"] - s["n_failed"], "failed": s["n_failed"]}
+        s = json.loads((b/"summary.json").read_text()); runs[b.name] = {"finished": s["n_runs"] - s["n_failed"] - s.get("n_not_run", 0),
+                                                                               "failed": s["n_failed"], "not_run": s.get("n_not_run", 0)}
     logged = read_calls(root); calls = [c for c in old.get("calls") or [] if c not in logged] + logged
     env = environment() if ran else old
     return {"dataset": dataset, "batches": runs, "calls": calls, "packages": env.get("packages"), "python": env.get("python")}
@@ -82,12 +83,26 @@ def _check_only(only: list[str], plan: dict) -> list[str]:
     if bad: raise BatchError(f"--batches: {bad} not in the study plan (its batches: {', '.join(plan)})")
     return only
 
+# %% ../nbs/25_study_run.ipynb #c9334420
+STALE = ".stale"  # in a batch folder: runs that finished with other parameters than the plan's
+
+def set_aside_stale(batch) -> list[Path]:
+    "Move each run of planned `batch` that finished with other parameters into `batch.folder`/`STALE` (replacing an older copy there); returns where they went"
+    moved = []
+    for spec in batch.runs:
+        if run_state(spec) != "stale": continue
+        to = Path(batch.folder)/STALE/Path(spec.folder).relative_to(batch.folder)
+        shutil.rmtree(to, ignore_errors=True); to.parent.mkdir(parents=True, exist_ok=True); shutil.move(spec.folder, to); moved.append(to)
+    return moved
+
+
 # %% ../nbs/25_study_run.ipynb #d03a5ec0
 def _n_done(batch) -> int: return sum(run_state(s) == "done" for s in batch.runs)
 
 def publish_study(root, batches: list, dest, dataset: str, ran: bool = True) -> Path:
-    "Summarize and publish into `dest` every batch of `batches` that has a run folder, write `run.json` (calls logged in `root`; this process's packages if it `ran` them), rebuild the pages"
+    "Summarize and publish into `dest` every batch of `batches` that has a run folder (runs of other parameters set aside), write `run.json` (calls logged in `root`; this process's packages if it `ran` them), rebuild the pages"
     for b in batches:
+        set_aside_stale(b)
         if not any(run_state(s) != "missing" for s in b.runs): continue
         if not (Path(b.folder)/"batch.json").is_file(): _write_plan(b)  # its runs were only restored from `dest`
         summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)

@@ -52,7 +52,7 @@ def test_batch_statistics(toy_batch):
     assert score["anova"]["df_between"] == 1 and 0 <= score["anova"]["eta2"] <= 1
     assert len(score["tukey"]) == 1
     md = (toy_batch/"summary.md").read_text()
-    assert "One-way ANOVA" in md and "Tukey HSD" in md and "## Failed runs" in md
+    assert "One-way ANOVA" in md and "Tukey HSD" in md and "## Unfinished runs" in md and "4 of 6 runs finished, 2 failed.\n" in md
     assert (toy_batch/"plot_score.png").stat().st_size > 1000
 
 
