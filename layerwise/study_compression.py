@@ -164,9 +164,16 @@ def _rm(long: pd.DataFrame) -> tuple[dict | None, str]:
     return paired_anova(long)
 
 # %% ../nbs/24_study_compression.ipynb #7f4d625a
-def selection_summary(folder) -> dict:
-    "Q6b block selection of batch `folder`: per selection quality and cost, paired tests (Holm), Fisher − all, RM-ANOVA over the halves"
-    df = load_runs(folder); skipped = df.attrs["n_skipped"]; df = _with(df, layers="all")
+def _model_runs(folder, model: str | None) -> pd.DataFrame:
+    "`load_runs` of `folder`, only those of `model` (None: every run); a run from before the `model` parameter is SASRec's, the notebook's default"
+    df = load_runs(folder); skipped = df.attrs["n_skipped"]; df = _with(df, model="sasrec")
+    df = df[df["model"].astype(str) == model] if model else df
+    df.attrs["n_skipped"] = skipped
+    return df
+
+def selection_summary(folder, model: str | None = None) -> dict:
+    "Q6b block selection of batch `folder` for `model`: per selection quality and cost, paired tests (Holm), Fisher − all, RM-ANOVA over the halves"
+    df = _model_runs(folder, model); skipped = df.attrs["n_skipped"]; df = _with(df, layers="all")
     order = _order(df["layers"], SELECTIONS); long = _long(df, "layers", QUALITY); tests = paired_tests(long)
     frozen = describe(df.groupby("seed")["frozen_test_NDCG@10"].mean().dropna()) if "frozen_test_NDCG@10" in df else None
     anova, note = _rm(long[long.condition != "all"])
@@ -175,9 +182,9 @@ def selection_summary(folder) -> dict:
             "paired_tests": tests, "fisher_vs_all": versus(tests, "fisher", "all"), "anova": anova, "anova_note": note}
 
 # %% ../nbs/24_study_compression.ipynb #cc08e782
-def rank_summary(folder) -> dict:
-    "Q6b rank sweep of batch `folder`: per LoRA rank `r` quality and trainable params, RM-ANOVA over the ranks"
-    df = load_runs(folder); skipped = df.attrs["n_skipped"]; df = _with(df, r="?")
+def rank_summary(folder, model: str | None = None) -> dict:
+    "Q6b rank sweep of batch `folder` for `model`: per LoRA rank `r` quality and trainable params, RM-ANOVA over the ranks"
+    df = _model_runs(folder, model); skipped = df.attrs["n_skipped"]; df = _with(df, r="?")
     order = _order(df["r"]); anova, note = _rm(_long(df, "r", QUALITY))
     return {"batch": Path(folder).name, "n_runs": len(df), "n_skipped": skipped, "seeds": sorted(df["seed"].unique().tolist()),
             "ranks": order, "per_rank": describe_by(df, "r", QLORA_METRICS, order), "anova": anova, "anova_note": note}
@@ -186,10 +193,13 @@ def rank_summary(folder) -> dict:
 def _ran(folder) -> bool: return folder is not None and (Path(folder)/"batch.json").is_file()
 
 # %% ../nbs/24_study_compression.ipynb #58ed85c0
+def _models(folder) -> list[str]: return list(dict.fromkeys(_model_runs(folder, None)["model"].astype(str)))
+
 def qlora_summary(selection_folder, rank_folder=None) -> dict:
-    "Q6b: `selection_summary` of `selection_folder` and `rank_summary` of `rank_folder`, None for a batch that has not run"
-    return {"selection": selection_summary(selection_folder) if _ran(selection_folder) else None,
-            "rank": rank_summary(rank_folder) if _ran(rank_folder) else None}
+    "Q6b: model -> `selection_summary` of `selection_folder` and model -> `rank_summary` of `rank_folder`, None for a batch that has not run"
+    return {"selection": {m: selection_summary(selection_folder, m) for m in _models(selection_folder)} if _ran(selection_folder) else None,
+            "rank": {m: rank_summary(rank_folder, m) for m in _models(rank_folder)} if _ran(rank_folder) else None}
+
 
 # %% ../nbs/24_study_compression.ipynb #c719cc82
 def _anova_clause(a: dict | None, note: str, what: str) -> str:
@@ -242,12 +252,16 @@ def _plot_rank(ax, q: dict):
 
 # %% ../nbs/24_study_compression.ipynb #ba549fc9
 def plot_qlora(q: dict):
-    "Q6b figure of `qlora_summary` `q`: quality per selection and, where the rank sweep ran, quality vs rank"
-    parts = [(f, q[k]) for k, f in (("selection", _plot_selection), ("rank", _plot_rank)) if q[k]]
-    fig, axes = plt.subplots(1, max(1, len(parts)), figsize=(6.0 * max(1, len(parts)), 4.4), squeeze=False)
-    for ax, (f, x) in zip(axes[0], parts): f(ax, x)
+    "Q6b figure of `qlora_summary` `q`: per model (a row), quality per selection and, where the rank sweep ran, quality vs rank"
+    models = list(dict.fromkeys([*(q["selection"] or {}), *(q["rank"] or {})])); cols = [k for k in ("selection", "rank") if q[k]]
+    fig, axes = plt.subplots(len(models), len(cols), figsize=(6.0 * len(cols), 4.4 * len(models)), squeeze=False)
+    for row, m in zip(axes, models):
+        for ax, k in zip(row, cols):
+            if m in q[k]: (_plot_selection if k == "selection" else _plot_rank)(ax, q[k][m]); ax.set_title(f"{label(m)}: {ax.get_title()}")
+            else: ax.set_axis_off()
     fig.tight_layout()
     return fig
+
 
 # %% ../nbs/24_study_compression.ipynb #bdfe4ff0
 DEPTH_METRICS = (QUALITY, "params", "block_params", "seconds_per_epoch", "latency_ms", "fisher_gini", "fisher_entropy", "fisher_top1_share")
@@ -320,8 +334,8 @@ def compression_tests(s: dict) -> dict:
     "The tests of compression summary `s`: paired t-tests and RM-ANOVAs per question, and the total"
     dist, q, dep = s["distillation"], s["qlora"], s["depth"]
     n = {"q6a_paired_t": sum(len(g["paired_tests"]) for g in dist["groups"]) if dist else 0,
-         "q6b_paired_t": len(q["selection"]["paired_tests"]) if q["selection"] else 0,
-         "q6b_rm_anova": sum(bool(x and x["anova"]) for x in (q["selection"], q["rank"])),
+         "q6b_paired_t": sum(len(x["paired_tests"]) for x in (q["selection"] or {}).values()),
+         "q6b_rm_anova": sum(bool(x["anova"]) for part in (q["selection"], q["rank"]) for x in (part or {}).values()),
          "q7_paired_t": sum(len(d["paired_tests"]) for d in dep["models"].values()) if dep else 0}
     return {**n, "total": sum(n.values())}
 
@@ -332,7 +346,7 @@ def compression_summary(dest) -> dict:
     s = {"dest": str(dest), "ran": ran, "provenance": {b: provenance(dest, b) for b in BATCHES if ran[b]}, "distillation": distillation_summary(dest/"distillation") if ran["distillation"] else None,
          "qlora": qlora_summary(dest/"qlora_selection", dest/"qlora_rank"), "depth": depth_summary(dest/"depth") if ran["depth"] else None}
     s["findings"] = {"q6a": [distill_finding(g["model"], g) for g in s["distillation"]["groups"]] if s["distillation"] else [],
-                     "q6b": [f(s["qlora"][k]) for k, f in (("selection", qlora_finding), ("rank", rank_finding)) if s["qlora"][k]],
+                     "q6b": [f"{label(m)}: {f(x)}" for k, f in (("selection", qlora_finding), ("rank", rank_finding)) for m, x in (s["qlora"][k] or {}).items()],
                      "q7": [depth_finding(m, d) for m, d in s["depth"]["models"].items()] + [f"{label(m)}: none of its {n} planned runs has finished yet." for m, n in
                             s["depth"]["not_run"].items()] if s["depth"] else []}
     return to_jsonable({**s, "tests": compression_tests(s)})
@@ -389,8 +403,9 @@ def _md_q6b(s: dict) -> list[str]:
            "Holm p ≥ 0.05 reads *no detectable difference*, not equality.\n"]
     q = s["qlora"]
     if not q["selection"] and not q["rank"]: return out + [_md_missing("qlora_selection"), _md_missing("qlora_rank")]
-    return out + ["![QLoRA quality per selection and rank](q6b_qlora.png)\n", *[f"{x}\n" for x in s["findings"]["q6b"]],
-                  *_md_selection(q["selection"]), *_md_rank(q["rank"])]
+    tables = [x for m in dict.fromkeys([*(q["selection"] or {}), *(q["rank"] or {})])
+              for x in (f"### {label(m)}\n", *_md_selection((q["selection"] or {}).get(m)), *_md_rank((q["rank"] or {}).get(m)))]
+    return out + ["![QLoRA quality per selection and rank](q6b_qlora.png)\n", *[f"{x}\n" for x in s["findings"]["q6b"]], *tables]
 
 # %% ../nbs/24_study_compression.ipynb #dc454392
 def _md_q7(s: dict) -> list[str]:
