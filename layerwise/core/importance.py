@@ -16,10 +16,10 @@ from ..recommender.metrics import target_ranks
 from ..recommender.train import left_pad, user_tensors
 
 # %% auto #0
-__all__ = ['ImportanceConfig', 'user_ndcg', 'ablation_drops', 'ablation_importance', 'block_importance', 'coalition_value',
-           'greedy_removal', 'iterative_removal', 'gradient_importance', 'block_influence', 'exact_shapley',
-           'layer_shapley', 'agreement', 'bootstrap_agreement', 'estimate_importance', 'plot_importance',
-           'plot_agreement']
+__all__ = ['ImportanceConfig', 'user_ndcg', 'skip_ndcg', 'ablation_drops', 'ablation_importance', 'block_importance',
+           'coalition_value', 'greedy_removal', 'iterative_removal', 'gradient_importance', 'influence_sums',
+           'block_influence', 'exact_shapley', 'layer_shapley', 'agreement', 'bootstrap_agreement',
+           'estimate_importance', 'plot_importance', 'plot_agreement']
 
 # %% ../../nbs/12_importance.ipynb #e7eb9a06
 @dataclass
@@ -47,16 +47,22 @@ def user_ndcg(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, 
     return np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0)
 
 # %% ../../nbs/12_importance.ipynb #d34f5d0d
-def ablation_drops(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256) -> np.ndarray:
-    "Drop in the users' mean NDCG@10 when each block alone is skipped (n_layers,)"
-    full, drops = user_ndcg(model, hist, targets, batch_size).mean(), []
+def skip_ndcg(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256) -> np.ndarray:
+    "NDCG@10 of each user (N, 1 + n_layers): with every block, then with each block alone skipped"
+    cols = [user_ndcg(model, hist, targets, batch_size)]
     for l in range(len(model.blocks)):
-        with model.skip_blocks([l]): drops.append(full - user_ndcg(model, hist, targets, batch_size).mean())
-    return np.array(drops)
+        with model.skip_blocks([l]): cols.append(user_ndcg(model, hist, targets, batch_size))
+    return np.stack(cols, 1)
+
+def ablation_drops(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256, per_user: np.ndarray | None = None) -> np.ndarray:
+    "Drop in the users' mean NDCG@10 when each block alone is skipped (n_layers,), from `skip_ndcg` (`per_user`, computed when not given)"
+    u = skip_ndcg(model, hist, targets, batch_size) if per_user is None else per_user
+    return u[:, 0].mean() - u[:, 1:].mean(0)
 
 def ablation_importance(model: SeqRecommender, split: SequenceSplit, stage="valid", n_users=None, seed=0) -> np.ndarray:
     "Layer ablation: drop in NDCG@10 on `stage` of `split` when block l is skipped, for each block (n_layers,)"
     return ablation_drops(model, *user_tensors(model, split, stage, n_users, seed))
+
 
 # %% ../../nbs/12_importance.ipynb #127073e9
 def block_importance(model: SeqRecommender, split: SequenceSplit, kind: str, n_users=256, seed=0) -> np.ndarray:
@@ -117,21 +123,24 @@ def gradient_importance(model: SeqRecommender, hist: torch.Tensor, targets: torc
 
 # %% ../../nbs/12_importance.ipynb #179d6d1d
 @torch.no_grad()
-def block_influence(model: SeqRecommender, hist: torch.Tensor, batch_size=256) -> dict[str, np.ndarray]:
-    "Block Influence 1 - cos(h_in, h_out) and angular distance angle/pi per block, averaged over non-pad positions"
+def influence_sums(model: SeqRecommender, hist: torch.Tensor, batch_size=256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Per user: the sums over its non-pad positions of 1 - cos(h_in, h_out) and of angle/pi per block (N, n_layers each), and its positions (N,)"
     model.eval()
-    n_layers, count = len(model.blocks), 0
-    bi, ang = torch.zeros(n_layers, dtype=torch.float64), torch.zeros(n_layers, dtype=torch.float64)
+    bi, ang, count = [], [], []
     for h in hist.split(batch_size):
         x = model.model_input(h)
-        real = x != model.pad  # (B, T)
-        hs = [s[real].double() for s in model.encode(x, all_layers=True)]  # n_layers+1 x (n_real, H)
-        for l in range(n_layers):
-            u, v = F.normalize(hs[l], dim=-1), F.normalize(hs[l + 1], dim=-1)
-            bi[l] += (1 - (u * v).sum(-1)).sum().cpu()
-            ang[l] += (2 * torch.atan2((u - v).norm(dim=-1), (u + v).norm(dim=-1)) / math.pi).sum().cpu()
-        count += int(real.sum())
-    return {"block_influence": (bi / count).numpy(), "angular_distance": (ang / count).numpy()}
+        real = (x != model.pad).double()  # (B, T)
+        hs = [F.normalize(s.double(), dim=-1) for s in model.encode(x, all_layers=True)]  # n_layers+1 x (B, T, H)
+        bi.append(torch.stack([((1 - (u * v).sum(-1)) * real).sum(1) for u, v in zip(hs, hs[1:])], 1).cpu())
+        ang.append(torch.stack([(2 * torch.atan2((u - v).norm(dim=-1), (u + v).norm(dim=-1)) / math.pi * real).sum(1) for u, v in zip(hs, hs[1:])], 1).cpu())
+        count.append(real.sum(1).cpu())
+    return torch.cat(bi).numpy(), torch.cat(ang).numpy(), torch.cat(count).numpy()
+
+def block_influence(model: SeqRecommender, hist: torch.Tensor, batch_size=256, sums: tuple | None = None) -> dict[str, np.ndarray]:
+    "Block Influence 1 - cos(h_in, h_out) and angular distance angle/pi per block, averaged over non-pad positions, from `influence_sums` (`sums`, computed when not given)"
+    bi, ang, count = influence_sums(model, hist, batch_size) if sums is None else sums
+    return {"block_influence": bi.sum(0) / count.sum(), "angular_distance": ang.sum(0) / count.sum()}
+
 
 # %% ../../nbs/12_importance.ipynb #44d9c6f3
 def exact_shapley(value, n: int) -> np.ndarray:
@@ -179,11 +188,14 @@ def agreement(scores: dict[str, np.ndarray], reference="ablation") -> pd.DataFra
 # %% ../../nbs/12_importance.ipynb #7dd9645c
 def bootstrap_agreement(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, n_boot=100, seed=0,
                         batch_size=256, level=0.95) -> pd.DataFrame:
-    "Percentile CIs (`level`) over `n_boot` user resamples of the agreement of the non-Shapley estimators with ablation"
+    "Percentile CIs (`level`) over `n_boot` user resamples of the agreement of the non-Shapley estimators with ablation; ablation and Block Influence resample per-user parts computed once, the gradients are recomputed"
     rng, tables = np.random.default_rng(seed), []
+    nd, (bi, ang, count) = skip_ndcg(model, hist, targets, batch_size), influence_sums(model, hist, batch_size)
     for _ in range(n_boot):
-        idx = torch.as_tensor(rng.integers(0, len(hist), len(hist)), device=hist.device)
-        tables.append(agreement(_fast_scores(model, hist[idx], targets[idx], batch_size))[["spearman", "kendall"]])
+        i = rng.integers(0, len(hist), len(hist)); idx = torch.as_tensor(i, device=hist.device)
+        scores = {"ablation": ablation_drops(model, hist, targets, per_user=nd[i]), **gradient_importance(model, hist[idx], targets[idx], batch_size),
+                  **block_influence(model, hist, sums=(bi[i], ang[i], count[i]))}
+        tables.append(agreement(scores)[["spearman", "kendall"]])
     by = pd.concat(tables).groupby(level=0, sort=False)
     lo, hi = by.quantile((1 - level) / 2), by.quantile((1 + level) / 2)
     return pd.concat([lo.add_suffix("_lo"), hi.add_suffix("_hi")], axis=1)[["spearman_lo", "spearman_hi", "kendall_lo", "kendall_hi"]]
