@@ -57,7 +57,6 @@ def log_call(root, command: str, batches: list[str], started: float, interrupted
     with open(Path(root)/CALLS, "a") as f: f.write(json.dumps(rec) + "\n")
     return rec
 
-
 # %% ../nbs/25_study_run.ipynb #1ab9130f
 def read_calls(root) -> list[dict]:
     "The study commands logged in `root`/`CALLS`, oldest first"
@@ -95,18 +94,17 @@ def set_aside_stale(batch) -> list[Path]:
         shutil.rmtree(to, ignore_errors=True); to.parent.mkdir(parents=True, exist_ok=True); shutil.move(spec.folder, to); moved.append(to)
     return moved
 
-
 # %% ../nbs/25_study_run.ipynb #d03a5ec0
 def _n_done(batch) -> int: return sum(run_state(s) == "done" for s in batch.runs)
 
 def publish_study(root, batches: list, dest, dataset: str, ran: bool = True) -> Path:
     "Summarize and publish into `dest` every batch of `batches` that has a run folder (runs of other parameters set aside), write `run.json` (calls logged in `root`; this process's packages if it `ran` them), rebuild the pages"
+    published = []
     for b in batches:
         set_aside_stale(b)
         if not any(run_state(s) != "missing" for s in b.runs): continue
         if not (Path(b.folder)/"batch.json").is_file(): _write_plan(b)  # its runs were only restored from `dest`
-        summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name)
-    published = [b.folder for b in batches if (dest/Path(b.folder).name).is_dir()]
+        summarize(b.folder); publish_batch(b.folder, dest/Path(b.folder).name); published.append(b.folder)
     atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, published, dest, dataset, ran)), indent=1))
     if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
     if any((dest/b).is_dir() for b in BATCHES): compression_page(dest, dest/"compression")
@@ -128,7 +126,6 @@ def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=N
     publish_study(root, batches, dest, dataset)
     raise_if_failed(outcomes, dest)
     return dest
-
 
 # %% ../nbs/25_study_run.ipynb #50fcb60c
 def study_options(p):
