@@ -421,7 +421,6 @@ def credited(call: dict, batch: str, finished_at: list) -> bool:
     t0 = datetime.datetime.fromisoformat(call["started"])
     return any(t0 <= t <= t0 + datetime.timedelta(seconds=float(call.get("wall_s") or 0) + 5) for t in finished_at)
 
-
 # %% ../nbs/23_study.ipynb #0c9ced4a
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
     "The provenance line of `batch` (default: every batch) from the calls in `run.json` that finished its published runs, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
@@ -442,7 +441,6 @@ def provenance(dataset_folder, batch: str | None = None) -> str | None:
         paras = [p.strip() for p in (d/"RUN.md").read_text().split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
         return "Provenance (RUN.md): " + " ".join(paras[0].split()) if paras else None
     return None
-
 
 # %% ../nbs/23_study.ipynb #a0c3140d
 def run_facts(runs: dict) -> dict:

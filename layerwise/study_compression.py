@@ -200,7 +200,6 @@ def qlora_summary(selection_folder, rank_folder=None) -> dict:
     return {"selection": {m: selection_summary(selection_folder, m) for m in _models(selection_folder)} if _ran(selection_folder) else None,
             "rank": {m: rank_summary(rank_folder, m) for m in _models(rank_folder)} if _ran(rank_folder) else None}
 
-
 # %% ../nbs/24_study_compression.ipynb #c719cc82
 def _anova_clause(a: dict | None, note: str, what: str) -> str:
     "'RM-ANOVA F(2, 4) = 9.1, p = 0.03: `what` matters' / '... no detectable effect of `what`', or why there is no test"
@@ -262,7 +261,6 @@ def plot_qlora(q: dict):
     fig.tight_layout()
     return fig
 
-
 # %% ../nbs/24_study_compression.ipynb #bdfe4ff0
 DEPTH_METRICS = (QUALITY, "params", "block_params", "seconds_per_epoch", "latency_ms", "fisher_gini", "fisher_entropy", "fisher_top1_share")
 
@@ -280,7 +278,6 @@ def _depth_model(g: pd.DataFrame) -> dict:
     return {"depths": order, "seeds": sorted(every), "per_depth": per, "paired_tests": tests, "best": best, "versus_best": others, "worse": worse,
             "incomplete": {d: len(seeds[d]) for d in order if d not in complete}}
 
-
 # %% ../nbs/24_study_compression.ipynb #25d4eadb
 def depth_summary(folder) -> dict:
     "Q7 of depth batch `folder`: model -> `_depth_model`, the runs skipped, and the planned models of which no run finished (model -> runs planned)"
@@ -289,7 +286,6 @@ def depth_summary(folder) -> dict:
     return {"batch": Path(folder).name, "n_runs": len(df), "n_skipped": skipped,
             "models": {str(m): _depth_model(g) for m, g in df.groupby("model", sort=False)},
             "not_run": {m: n for m, n in planned.items() if m not in set(df["model"].astype(str))}}
-
 
 # %% ../nbs/24_study_compression.ipynb #b68fec8f
 def depth_finding(model: str, d: dict) -> str:

@@ -63,7 +63,6 @@ def ablation_importance(model: SeqRecommender, split: SequenceSplit, stage="vali
     "Layer ablation: drop in NDCG@10 on `stage` of `split` when block l is skipped, for each block (n_layers,)"
     return ablation_drops(model, *user_tensors(model, split, stage, n_users, seed))
 
-
 # %% ../../nbs/12_importance.ipynb #127073e9
 def block_importance(model: SeqRecommender, split: SequenceSplit, kind: str, n_users=256, seed=0) -> np.ndarray:
     "Per-block score (n_layers,) of `model` on `n_users` valid users of `split` drawn with `seed`: `fisher` mass or `ablation` drop; the model is left in eval mode, without gradients"
@@ -140,7 +139,6 @@ def block_influence(model: SeqRecommender, hist: torch.Tensor, batch_size=256, s
     "Block Influence 1 - cos(h_in, h_out) and angular distance angle/pi per block, averaged over non-pad positions, from `influence_sums` (`sums`, computed when not given)"
     bi, ang, count = influence_sums(model, hist, batch_size) if sums is None else sums
     return {"block_influence": bi.sum(0) / count.sum(), "angular_distance": ang.sum(0) / count.sum()}
-
 
 # %% ../../nbs/12_importance.ipynb #44d9c6f3
 def exact_shapley(value, n: int) -> np.ndarray:

@@ -95,7 +95,6 @@ def _step(seconds: dict, name: str, f, *args):
     seconds[name] = round(time.perf_counter() - t0, 3)
     return result
 
-
 # %% ../../nbs/17_layer_analysis.ipynb #bf861239
 @patch
 def analyze(self: LayerAnalyzer, model, split) -> dict:
