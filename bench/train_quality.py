@@ -1,39 +1,102 @@
 """Quality and speed of the shipped recommender configs against RecBole 1.2.1 (bench/recbole/README.md).
 
-Trains `--config` for each seed (no time cap: the numbers describe the config, not the machine's load), evaluates
-valid/test NDCG@10 with full ranking on our split and on RecBole's own split file, and prints a Markdown table with
-time-to-best-checkpoint. Usage: python bench/train_quality.py --config configs/sasrec_ml100k.yaml --seeds 0 1 2
+Trains `--config` for each seed (no time cap: the numbers describe the config, not the machine's load) to its early
+stop, evaluates valid NDCG@10 and test HR/NDCG/MRR@10 with full ranking (and among 100 sampled negatives, uniform and
+by popularity, when the config sets `sampled_negatives`) on our split and, with `--splits ours,recbole`, on RecBole's
+own ML-100k split file, and prints a Markdown table with the time to the best checkpoint.
+`--jobs N` trains N runs at a time, each in its own process (one GPU holds several); `--json` appends one line per
+finished run and skips the runs it already holds, so a stopped command resumes where it stopped.
+
+Usage: python bench/train_quality.py --config configs/sasrec_ml100k.yaml --seeds 0-2
+       python bench/train_quality.py --config configs/sasrec_video.yaml --seeds 0-4 --splits ours --jobs 5 \
+           --set device=cuda --json bench/results/video_quality_h200.jsonl
 """
-import argparse, json, os, statistics, time
+import argparse, json, multiprocessing, os, statistics, subprocess, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+import torch
+from layerwise.batch import parse_seeds
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split, load_recbole_split
-from layerwise.recommender.train import fit, evaluate
+from layerwise.recommender.train import evaluate, fit, get_device, sampled_metrics
 from layerwise.paths import repo_root
+from layerwise.stats import t_interval
 
 ROOT = repo_root()
 RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
 
-def run(config, seed, overrides):
-    cfg, _ = load_config(config, None, [f"seed={seed}", "max_minutes=0", *overrides])
-    rows = {}
-    for name, split in (("ours", load_split(cfg)), ("recbole", load_recbole_split(RECBOLE_SPLIT))):
-        model, h = fit(cfg, split, progress=False)
-        row = rows[name] = {"valid": evaluate(model, split, "valid")["NDCG@10"], **{f"test_{k}": v for k, v in evaluate(model, split, "test").items() if k.endswith("@10")},
-                      "best_epoch": h["best_epoch"], "epochs": len(h["epochs"]), "s_per_epoch": h["seconds_per_epoch"], "s_to_best": h["seconds_to_best"]}
-        print(json.dumps({"config": str(config), "seed": seed, "split": name, **row}), flush=True)
-    return rows
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
+def run(config: str, seed: int, overrides: list, split_name: str, threads: int, progress=False) -> dict:
+    "One training run of `config` at `seed` on split `split_name` (ours or recbole) and its quality and times"
+    torch.set_num_threads(threads)
+    cfg, _ = load_config(config, None, [f"seed={seed}", "max_minutes=0", *overrides])
+    split = load_split(cfg) if split_name == "ours" else load_recbole_split(RECBOLE_SPLIT)
+    t0 = time.time()
+    model, h = fit(cfg, split, progress=progress)
+    row = {"config": str(config), "overrides": overrides, "seed": seed, "split": split_name, "valid": evaluate(model, split, "valid")["NDCG@10"],
+           **{f"test_{k}": v for k, v in evaluate(model, split, "test").items() if k.endswith("@10")}}
+    if cfg.sampled_negatives:
+        for how, m in sampled_metrics(model, split, cfg.sampled_negatives, seed).items():
+            row |= {f"{how}_{k}": v for k, v in m.items() if k in ("NDCG@10", "HR@10")}
+    return row | {"best_epoch": h["best_epoch"], "epochs": len(h["epochs"]), "s_per_epoch": h["seconds_per_epoch"],
+                  "s_to_best": h["seconds_to_best"], "run_s": round(time.time() - t0, 1), "device": str(cfg.device),
+                  "gpu": torch.cuda.get_device_name(0) if get_device(cfg.device).type == "cuda" else None}
+
+
+def run_key(r: dict) -> tuple: return r["config"], tuple(r.get("overrides", [])), r["seed"], r["split"]
+
+
+def read_runs(path: Path | None) -> list[dict]:
+    "The runs a `--json` file holds (none if it does not exist)"
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path and path.exists() else []
+
+
+def append_run(path: Path | None, row: dict):
+    "Append `row` to `path` as one line in one write (a stopped command leaves whole lines only)"
+    print(json.dumps(row), flush=True)
+    if path:
+        with path.open("a") as f: f.write(json.dumps(row) + "\n"); f.flush(); os.fsync(f.fileno())
+
+
+def mean_ci(values) -> str:
+    values = list(values); lo, hi = t_interval(values) if len(values) > 1 else (values[0], values[0])
+    return f"{statistics.mean(values):.4f} [{lo:.4f}, {hi:.4f}]"
+
+
+def table(runs: list[dict]) -> str:
+    "Markdown table: one row per (config, overrides, split): test metrics as mean [95% t interval] over seeds, time to best"
+    groups = {}
+    for r in runs: groups.setdefault(run_key(r)[:2] + (r["split"],), []).append(r)
+    lines = ["| config | split | seeds | test NDCG@10 | test HR@10 | test MRR@10 | valid NDCG@10 | best epoch | s to best |", "|---|---|---|---|---|---|---|---|---|"]
+    for (config, overrides, split), rs in groups.items():
+        name = Path(config).name + (f" {' '.join(overrides)}" if overrides else "")
+        lines.append(f"| {name} | {split} | {len(rs)} | " + " | ".join(mean_ci(r[k] for r in rs) for k in ("test_NDCG@10", "test_HR@10", "test_MRR@10", "valid"))
+                     + f" | {min(r['best_epoch'] for r in rs)}-{max(r['best_epoch'] for r in rs)} | {statistics.mean(r['s_to_best'] for r in rs):.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/sasrec_ml100k.yaml")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--set", dest="overrides", action="append", default=[])
-    args = ap.parse_args()
-    results = {s: run(args.config, s, args.overrides) for s in args.seeds}
-    print(f"\n{args.config} {args.overrides}\n\n| split | seed | test NDCG@10 | test HR@10 | test MRR@10 | valid NDCG@10 | best epoch | s/epoch | s to best |\n|---|---|---|---|---|---|---|---|---|")
-    for split in ("ours", "recbole"):
-        for s, r in results.items():
-            r = r[split]
-            print(f"| {split} | {s} | {r['test_NDCG@10']:.4f} | {r['test_HR@10']:.4f} | {r['test_MRR@10']:.4f} | {r['valid']:.4f} | {r['best_epoch']} | {r['s_per_epoch']:.1f} | {r['s_to_best']:.0f} |")
-        print(f"| {split} | mean | {statistics.mean(r[split]['test_NDCG@10'] for r in results.values()):.4f} | | | | | | |")
+    ap.add_argument("--seeds", default="0-2", help="e.g. 0-4 or 0,2,5 (default: %(default)s)")
+    ap.add_argument("--splits", default="ours,recbole", help="ours and/or recbole (RecBole's ML-100k split file; default: %(default)s)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value (repeatable)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time, one process each (default: %(default)s)")
+    ap.add_argument("--progress", action="store_true", help="a progress bar per run (on stderr)")
+    ap.add_argument("--json", type=Path, help="append each finished run here; runs already there are not run again")
+    args = ap.parse_args(argv)
+    todo = [(args.config, s, args.overrides, split) for s in parse_seeds(args.seeds) for split in args.splits.split(",")]
+    done = {run_key(r) for r in read_runs(args.json)}
+    todo = [t for t in todo if (t[0], tuple(t[2]), t[1], t[3]) not in done]
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    finished = []
+    if args.jobs <= 1:
+        for t in todo: finished.append(run(*t, threads, args.progress)); append_run(args.json, finished[-1])
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:  # spawn: CUDA in each worker
+            for f in as_completed([pool.submit(run, *t, threads, args.progress) for t in todo]): finished.append(f.result()); append_run(args.json, finished[-1])
+    runs = [r for r in read_runs(args.json) if run_key(r)[:2] == (args.config, tuple(args.overrides))] if args.json else finished
+    print("\n" + table(runs))
+
+
+if __name__ == "__main__": main()

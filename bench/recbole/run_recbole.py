@@ -11,10 +11,14 @@ Its 1.2.1 wheel predates numpy 2 and torch 2.6 (aliases `np.float` and friends a
 uses `torch.load(weights_only=False)`); its TensorBoard logging is replaced by a writer that writes nothing (we read
 no TensorBoard files, and the `tensorboard` package is not needed).
 
+`--jobs N` runs N trainings at a time, one process each; `--json` is rewritten after every run and the runs it holds
+are skipped, so a stopped command resumes.
+
 Usage: python bench/recbole/run_recbole.py --dataset amazon-video --models SASRec,BERT4Rec --seeds 0-4 --device cuda \
-           --json bench/results/recbole_amazon-video.json
+           --jobs 10 --json bench/results/recbole_amazon-video.json
 """
-import argparse, functools, json, sys, tempfile, time, types
+import argparse, functools, json, multiprocessing, os, sys, tempfile, time, types
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np, torch
 
@@ -82,6 +86,11 @@ def run(model: str, data_dir: Path, name: str, seed: int, device: str, epochs: i
             "s_to_best": round(fit_s * best / epochs_run, 1) if epochs_run else None, "device": device}
 
 
+def _run_job(model, data_dir, name, seed, device, epochs, checkpoints, threads) -> dict:
+    torch.set_num_threads(threads)
+    return run(model, data_dir, name, seed, device, epochs, checkpoints)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="ml-100k", help="a dataset name of layerwise (ml-100k, amazon-video, ...)")
@@ -90,21 +99,29 @@ def main(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--epochs", type=int, help="cap on epochs (a smoke run; default: RecBole's 300 with early stopping)")
     p.add_argument("--users", type=int, help="only the first this-many users (a smoke run)")
-    p.add_argument("--json", help="write the runs here (atomically)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time, one process each (default: %(default)s)")
+    p.add_argument("--json", help="write the runs here (atomically, after every run); runs it already holds are not run again")
     a = p.parse_args(argv)
     split = load_split(TrainConfig(dataset=a.dataset))
     if a.users: split = type(split)(split.train[:a.users], split.valid[:a.users], split.test[:a.users], split.item_ids, split.user_ids[:a.users])
-    runs = []
+    out = {"recbole": "1.2.1", "dataset": a.dataset, "users": split.n_users, "items": split.n_items, "runs": [],
+           "command": "python bench/recbole/run_recbole.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if a.json and Path(a.json).exists(): out["runs"] = json.loads(Path(a.json).read_text())["runs"]
+    done = {(r["model"], r["seed"]) for r in out["runs"]}
+    todo = [(m, s) for m in a.models.split(",") for s in parse_seeds(a.seeds) if (m, s) not in done]
     name = f"layerwise-{a.dataset}"  # not a name RecBole resolves to its own bundled copy (it has an ml-100k)
+    threads = max(1, (os.cpu_count() or 1) // max(1, a.jobs))
+    def finished(r):
+        out["runs"].append(r); print(json.dumps(r), flush=True)
+        if a.json: atomic_write(Path(a.json), json.dumps(out, indent=1))
     with tempfile.TemporaryDirectory() as d:
         write_atomic(split, Path(d), name)
-        for model in a.models.split(","):
-            for seed in parse_seeds(a.seeds):
-                runs.append(run(model, Path(d), name, seed, a.device, a.epochs, Path(d)/"saved"))
-                print(json.dumps(runs[-1]), flush=True)
-    out = {"recbole": "1.2.1", "dataset": a.dataset, "users": split.n_users, "items": split.n_items, "runs": runs,
-           "command": "python bench/recbole/run_recbole.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    if a.json: atomic_write(Path(a.json), json.dumps(out, indent=1))
+        jobs = [(m, Path(d), name, s, a.device, a.epochs, Path(d)/"saved"/f"{m}-{s}", threads) for m, s in todo]
+        if a.jobs <= 1:
+            for j in jobs: finished(_run_job(*j))
+        else:
+            with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:  # spawn: CUDA in each worker
+                for f in as_completed([pool.submit(_run_job, *j) for j in jobs]): finished(f.result())
     return out
 
 
