@@ -63,15 +63,29 @@ def mean_ci(values) -> str:
     return f"{statistics.mean(values):.4f} [{lo:.4f}, {hi:.4f}]"
 
 
+def sampled(rs: list[dict]) -> str:
+    "Mean sampled-protocol NDCG@10 / HR@10 (uniform; popularity negatives) of runs `rs`, '-' where not measured"
+    if not all("test_sampled_uniform_NDCG@10" in r for r in rs): return "-"
+    m = lambda k: statistics.mean(r[k] for r in rs)
+    return "; ".join(f"{m(f'test_sampled_{h}_NDCG@10'):.4f} / {m(f'test_sampled_{h}_HR@10'):.4f}" for h in ("uniform", "popularity"))
+
+
 def table(runs: list[dict]) -> str:
-    "Markdown table: one row per (config, overrides, split): test metrics as mean [95% t interval] over seeds, time to best"
-    groups = {}
-    for r in runs: groups.setdefault(run_key(r)[:2] + (r["split"],), []).append(r)
-    lines = ["| config | split | seeds | test NDCG@10 | test HR@10 | test MRR@10 | valid NDCG@10 | best epoch | s to best |", "|---|---|---|---|---|---|---|---|---|"]
-    for (config, overrides, split), rs in groups.items():
-        name = Path(config).name + (f" {' '.join(overrides)}" if overrides else "")
+    """Markdown table: one row per (config, overrides, split) with test metrics as mean [95% t interval] over seeds, the
+    time to the best checkpoint, and the paired difference in test NDCG@10 to the first row of the same config and split
+    (mean over their common seeds [95% t interval])"""
+    groups, first = {}, {}
+    for r in runs: groups.setdefault(run_key(r)[:2] + (r["split"],), {})[r["seed"]] = r
+    lines = ["| config | split | seeds | test NDCG@10 | test HR@10 | test MRR@10 | valid NDCG@10 | best epoch | s to best | paired diff NDCG@10 | sampled NDCG@10 / HR@10, uniform; popularity |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for config, overrides, split in sorted(groups, key=lambda k: len(k[1])):  # the config as shipped (fewest overrides) first
+        rs = groups[config, overrides, split]
+        base = groups[first.setdefault((config, split), (config, overrides, split))]
+        common = sorted(set(rs) & set(base))
+        diff = mean_ci(rs[s]["test_NDCG@10"] - base[s]["test_NDCG@10"] for s in common) if base is not rs and common else "-"
+        name, rs = Path(config).name + (f" {' '.join(overrides)}" if overrides else ""), list(rs.values())
         lines.append(f"| {name} | {split} | {len(rs)} | " + " | ".join(mean_ci(r[k] for r in rs) for k in ("test_NDCG@10", "test_HR@10", "test_MRR@10", "valid"))
-                     + f" | {min(r['best_epoch'] for r in rs)}-{max(r['best_epoch'] for r in rs)} | {statistics.mean(r['s_to_best'] for r in rs):.0f} |")
+                     + f" | {min(r['best_epoch'] for r in rs)}-{max(r['best_epoch'] for r in rs)} | {statistics.mean(r['s_to_best'] for r in rs):.0f} | {diff} | {sampled(rs)} |")
     return "\n".join(lines)
 
 
@@ -84,7 +98,9 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time, one process each (default: %(default)s)")
     ap.add_argument("--progress", action="store_true", help="a progress bar per run (on stderr)")
     ap.add_argument("--json", type=Path, help="append each finished run here; runs already there are not run again")
+    ap.add_argument("--table", action="store_true", help="run nothing: print the table of every run in --json")
     args = ap.parse_args(argv)
+    if args.table: return print(table(read_runs(args.json)))
     todo = [(args.config, s, args.overrides, split) for s in parse_seeds(args.seeds) for split in args.splits.split(",")]
     done = {run_key(r) for r in read_runs(args.json)}
     todo = [t for t in todo if (t[0], tuple(t[2]), t[1], t[3]) not in done]
