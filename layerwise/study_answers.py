@@ -6,11 +6,12 @@
 from __future__ import annotations
 import json
 from pathlib import Path
-from .study import QUESTIONS as LAYER_QUESTIONS, provenance, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, label, provenance, write_page
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
 # %% auto #0
-__all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'answers_summary', 'answers_markdown', 'answers_page']
+__all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'models_answers', 'answers_summary', 'answers_markdown',
+           'answers_page']
 
 # %% ../nbs/26_study_answers.ipynb #4fca4106
 QUESTIONS = (*LAYER_QUESTIONS, *COMPRESSION_QUESTIONS)  # (id, question): Q1-Q5 from the layer page, Q6a, Q6b, Q7 from the compression page
@@ -37,12 +38,24 @@ def compression_answers(compression: dict | None) -> dict[str, list[str]]:
     if not compression: return {}
     return {q: compression["findings"][q.lower()] for q, _ in COMPRESSION_QUESTIONS}
 
+# %% ../nbs/26_study_answers.ipynb #ea020bfe
+def models_answers(study: dict | None, compression: dict | None) -> list[str]:
+    "One sentence per model of layer summary `study` on the quality of its analysed models, with Q7's test NDCG@10 at their depth from `compression` where it ran"
+    if not study: return []
+    depth, out = ((compression or {}).get("depth") or {}).get("models", {}), []
+    for m, ms in study["models"].items():
+        n = ms["q1"]["n_blocks"]; test = depth.get(m, {}).get("per_depth", {}).get(str(n), {}).get("test_NDCG@10")
+        out.append(f"{label(m)}: the {n}-block models of Q1-Q5 reach valid NDCG@10 {_ci(ms['ndcg10'], '.4f')} over {ms['ndcg10']['n']} seeds"
+                   + (f"; Q7's {n}-block models reach test NDCG@10 {_ci(test, '.4f')} over {test['n']} seeds." if test else "."))
+    return out
+
 # %% ../nbs/26_study_answers.ipynb #55d65ead
 def answers_summary(dest) -> dict:
-    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run) and the provenance"
+    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run), the models' quality and the provenance"
     dest = Path(dest)
-    found = layer_answers(_read(dest/"layers"/"study.json")) | compression_answers(_read(dest/"compression"/"compression.json"))
-    return {"dataset": dest.name, "provenance": provenance(dest),
+    study, compression = _read(dest/"layers"/"study.json"), _read(dest/"compression"/"compression.json")
+    found = layer_answers(study) | compression_answers(compression)
+    return {"dataset": dest.name, "provenance": provenance(dest), "models": models_answers(study, compression),
             "questions": [{"id": q, "question": text, "answers": found.get(q, [])} for q, text in QUESTIONS]}
 
 # %% ../nbs/26_study_answers.ipynb #e09cf9f5
@@ -51,6 +64,7 @@ def answers_markdown(s: dict) -> str:
     lines = [f"# {s['dataset']}: the answers of the full-size study\n", *([s["provenance"] + "\n"] if s["provenance"] else []),
              "Each answer below is a verdict generated from the statistics of the detailed pages (the layer analysis for Q1-Q5, "
              "compression for Q6-Q7), where its figures, tables and tests are.\n"]
+    if s.get("models"): lines += ["## The models\n", *[f"- {a}" for a in s["models"]], ""]
     for q in s["questions"]:
         lines.append(f"## {q['id']}. {q['question']}\n")
         lines += [f"- {a}" for a in q["answers"]] + [""] if q["answers"] else ["_Not run yet at full size._\n"]

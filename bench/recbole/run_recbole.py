@@ -17,7 +17,7 @@ are skipped, so a stopped command resumes.
 Usage: python bench/recbole/run_recbole.py --dataset amazon-video --models SASRec,BERT4Rec --seeds 0-4 --device cuda \
            --jobs 10 --json bench/results/recbole_amazon-video.json
 """
-import argparse, functools, json, multiprocessing, os, sys, tempfile, time, types
+import argparse, contextlib, functools, json, multiprocessing, os, sys, tempfile, time, types
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np, torch
@@ -88,7 +88,7 @@ def run(model: str, data_dir: Path, name: str, seed: int, device: str, epochs: i
 
 def _run_job(model, data_dir, name, seed, device, epochs, checkpoints, threads) -> dict:
     torch.set_num_threads(threads)
-    return run(model, data_dir, name, seed, device, epochs, checkpoints)
+    with contextlib.chdir(data_dir): return run(model, data_dir, name, seed, device, epochs, checkpoints)  # RecBole logs into ./log/
 
 
 def main(argv=None):
