@@ -87,24 +87,25 @@ def _stage_batch(batch: Path, dest: Path):
         if (batch/run["folder"]/"output.ipynb").is_file(): _stage_run(batch/run["folder"], dest/run["folder"])
 
 # %% ../nbs/22_site.ipynb #903b8427
-def _stage_study(layers: Path, dest: Path):
-    "Copy the study page folder `layers` (`index.md` + figures) into `dest`, its `# title` line as frontmatter"
-    md = (layers/"index.md").read_text()
-    title, _, body = md.partition("\n") if md.startswith("# ") else (f"# {layers.parent.name}", "", md)
+def _stage_page(page: Path, dest: Path):
+    "Copy Markdown `page` and the figures beside it into `dest` as `index.md`, its `# title` line (default: the name of the folder above its own, a study page's dataset) as frontmatter"
+    md = page.read_text()
+    title, _, body = md.partition("\n") if md.startswith("# ") else (f"# {page.parent.parent.name}", "", md)
     dest.mkdir(parents=True, exist_ok=True)
     (dest/"index.md").write_text(f"---\ntitle: {json.dumps(title[2:].strip())}\n---\n{body}")
-    for png in layers.glob("*.png"): shutil.copy2(png, dest/png.name)
+    for png in page.parent.glob("*.png"): shutil.copy2(png, dest/png.name)
 
 # %% ../nbs/22_site.ipynb #3181ffcf
 def stage_site(stage, root=None, batches=()) -> Path:
-    "Fill folder `stage` with `_quarto.yml`, the cleaned `nbs/*.ipynb`, the `batches` and the study pages of `root` under `reports/`"
+    "Fill folder `stage` with `_quarto.yml`, the cleaned `nbs/*.ipynb`, the `batches` and the study pages of `root` under `reports/`, and `bench/README.md` as `bench/index.md`"
     root, stage = Path(root or repo_root()), Path(stage)
     stage.mkdir(parents=True, exist_ok=True); shutil.copy2(root/"_quarto.yml", stage/"_quarto.yml")
     for nb in sorted((root/"nbs").glob("*.ipynb")): nbformat.write(clean_notebook(nbformat.read(nb, as_version=4)), stage/nb.name)
     for b in batches: _stage_batch(Path(b), stage/"reports"/Path(b).name)
     for page in sorted((root/"results"/"study").glob("*/*/index.md")):  # per dataset: layers (questions 1-5), compression (6-7)
         name = page.parent.parent.name + ("" if page.parent.name == "layers" else f"-{page.parent.name}")
-        _stage_study(page.parent, stage/"reports"/f"study-{name}")
+        _stage_page(page, stage/"reports"/f"study-{name}")
+    if (root/"bench"/"README.md").is_file(): _stage_page(root/"bench"/"README.md", stage/"bench")
     return stage
 
 # %% ../nbs/22_site.ipynb #f3d0c522
