@@ -137,14 +137,12 @@ def infer_format(path) -> str:
 
 # %% ../../nbs/01_data.ipynb #3de10b7c
 def load_titles(data_path) -> dict[str, str]:
-    "Item titles from an ml-100k item file beside `data_path` (`*.item` or `u.item`), else {}"
+    "Item titles from the ml-100k item file beside `data_path`: GroupLens' `u.item` (`|`-separated) or RecBole's `*.item` (tab-separated, a header line), else {}"
     folder = Path(data_path).parent
     for f in sorted(folder.glob("*.item")):
-        lines = f.read_text(encoding="latin-1").splitlines()[1:]
-        return {p[0]: p[1] for p in (l.split("\t") for l in lines) if len(p) > 1}
-    if (folder/"u.item").exists():
-        lines = (folder/"u.item").read_text(encoding="latin-1").splitlines()
-        return {p[0]: p[1] for p in (l.split("|") for l in lines) if len(p) > 1}
+        grouplens = f.name == "u.item"
+        lines = f.read_text(encoding="latin-1").splitlines()[0 if grouplens else 1:]
+        return {p[0]: p[1] for p in (l.split("|" if grouplens else "\t") for l in lines) if len(p) > 1}
     return {}
 
 # %% ../../nbs/01_data.ipynb #1e754912
