@@ -41,6 +41,7 @@ test-gpu: $(if $(filter $(BIN)/python,$(PYTHON)),install)
 	$(PYTHON) -m pytest -q -m gpu tests/test_gpu.py
 
 # on a CUDA machine: the full study (configs/study.yaml, full preset, seeds 0-4) on every GPU, published into
-# results/study/$(DATASET)/ (tracked in git); finished runs are kept, so it continues where it stopped
+# results/study/$(DATASET)/ (tracked in git); finished runs are kept, so it continues where it stopped.
+# BATCHES=a,b runs only those batches of the plan (default: all)
 study: $(if $(filter $(BIN)/python,$(PYTHON)),install)
-	$(PYTHON) -c "from layerwise.cli import main; main()" study --dataset $(DATASET) --seeds $(SEEDS) --gpus all
+	$(PYTHON) -c "from layerwise.cli import main; main()" study --dataset $(DATASET) --seeds $(SEEDS) --gpus all $(if $(BATCHES),--batches $(BATCHES))

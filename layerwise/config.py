@@ -4,18 +4,19 @@
 
 # %% ../nbs/00_config.ipynb #c6904188
 from __future__ import annotations
-import hashlib, json, typing
+import hashlib, json, re, typing
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import yaml
 from . import paths
 
 # %% auto #0
-__all__ = ['DATASETS', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override', 'load_config',
-           'section_config', 'section_overrides', 'config_hash', 'save_config']
+__all__ = ['DATASETS', 'DATASET_TAGS', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override',
+           'load_config', 'dataset_config', 'section_config', 'section_overrides', 'config_hash', 'save_config']
 
 # %% ../nbs/00_config.ipynb #a428f4e4
 DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split", "file")  # file: data_path, format from its name
+DATASET_TAGS = {"ml-100k": "ml100k", "amazon-video": "video"}  # the suffix of a dataset's own files in configs/ (`layers_video.yaml`, `presets/full_video.yaml`)
 
 # %% ../nbs/00_config.ipynb #16f23ae0
 @dataclass
@@ -103,33 +104,50 @@ def _merge(base: dict, extra: dict) -> dict:
 
 # %% ../nbs/00_config.ipynb #80820166
 def _read_yaml(path, _seen=()) -> dict:
-    "The mapping in YAML file `path`, on top of the file its `include:` names (relative to `path`)"
+    "The mapping in YAML file `path`, on top of the file (or the list of files, merged in order) its `include:` names (relative to `path`)"
     path = Path(path)
     if not path.exists(): raise ConfigError(f"{path}: config file not found")
     try: d = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of key: value, got {type(d).__name__}")
     if "include" not in d: return d
-    inc = d.pop("include")
-    if not isinstance(inc, str): raise ConfigError(f"{path}: key 'include' expects a file name, got {inc!r}")
+    inc = d.pop("include"); inc = [inc] if isinstance(inc, str) else inc
+    if not isinstance(inc, list) or not inc or not all(isinstance(i, str) for i in inc):
+        raise ConfigError(f"{path}: key 'include' expects a file name or a list of file names, got {inc!r}")
     if path.resolve() in _seen: raise ConfigError(f"{path}: includes itself (through {' -> '.join(p.name for p in _seen)})")
-    return _merge(_read_yaml(path.parent/inc, (*_seen, path.resolve())), d)
+    base = {}
+    for i in inc: base = _merge(base, _read_yaml(path.parent/i, (*_seen, path.resolve())))
+    return _merge(base, d)
 
 # %% ../nbs/00_config.ipynb #07b0b0e7
-def load_config(path=None, preset=None, overrides=(), presets_dir=None) -> tuple[TrainConfig, dict]:
-    "Read `path`, apply `preset` and `overrides` (`key=value`); returns the `TrainConfig` and the analysis sections"
-    d = _read_yaml(path) if path else {}
-    if preset:
-        pfile = Path(presets_dir or paths.presets_dir())/f"{preset}.yaml"
-        if not pfile.exists(): raise ConfigError(f"preset '{preset}': no file {pfile}")
-        d = _merge(d, _read_yaml(pfile))
+def _apply_overrides(d: dict, overrides) -> dict:
+    "`d` with each `key=value` (`section.key=value` inside a section) of `overrides` set"
     for s in overrides:
         key, value = parse_override(s)
         section, _, field = key.rpartition(".")
         d = _merge(d, {section: {field: value}} if section else {key: value})
+    return d
+
+def load_config(path=None, preset=None, overrides=(), presets_dir=None) -> tuple[TrainConfig, dict]:
+    "Read `path`, apply `preset`, its `<preset>_<tag>.yaml` variant for the run's dataset where present, and `overrides` (`key=value`); returns the `TrainConfig` and the analysis sections"
+    d = _read_yaml(path) if path else {}
+    if preset:
+        pdir = Path(presets_dir or paths.presets_dir()); pfile = pdir/f"{preset}.yaml"
+        if not pfile.exists(): raise ConfigError(f"preset '{preset}': no file {pfile}")
+        d = _merge(d, _read_yaml(pfile))
+        tag = DATASET_TAGS.get(_apply_overrides(d, overrides).get("dataset", TrainConfig.dataset))
+        if tag and (pdir/f"{preset}_{tag}.yaml").exists(): d = _merge(d, _read_yaml(pdir/f"{preset}_{tag}.yaml"))
+    d = _apply_overrides(d, overrides)
     sections = {k: v for k, v in d.items() if isinstance(v, dict)}
     flat = {k: v for k, v in d.items() if not isinstance(v, dict)}
     return config_from_dict(TrainConfig, flat, str(path or "config")), sections
+
+# %% ../nbs/00_config.ipynb #753ece71
+def dataset_config(name: str, dataset: str, configs=None) -> Path:
+    "The file of `configs` (default `configs/`) for ML-100k config `name` on `dataset`: its `_<tag>.yaml` variant where one exists (`layers_ml100k.yaml` -> `layers_video.yaml` for amazon-video), else `name` itself"
+    folder, tag = Path(configs or paths.configs_dir()), DATASET_TAGS.get(dataset)
+    variant = folder/re.sub(r"_ml100k\.yaml$", f"_{tag}.yaml", name) if tag else None
+    return variant if variant is not None and variant.exists() else folder/name
 
 # %% ../nbs/00_config.ipynb #99ffeb9c
 def section_config(cls, sections: dict, name: str):
