@@ -30,6 +30,8 @@ def run(config: str, seed: int, overrides: list, split_name: str, threads: int, 
     "One training run of `config` at `seed` on split `split_name` (ours or recbole) and its quality and times"
     torch.set_num_threads(threads)
     cfg, _ = load_config(config, None, [f"seed={seed}", "max_minutes=0", *overrides])
+    if split_name == "recbole" and cfg.dataset != "ml-100k" and "RECBOLE_SPLIT" not in os.environ:
+        raise SystemExit(f"{config}: dataset {cfg.dataset!r}; RecBole's split file is ML-100k's (--splits ours, or RECBOLE_SPLIT=<its file>)")
     split = load_split(cfg) if split_name == "ours" else load_recbole_split(RECBOLE_SPLIT)
     t0 = time.time()
     model, h = fit(cfg, split, progress=progress)
