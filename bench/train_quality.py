@@ -30,8 +30,6 @@ def run(config: str, seed: int, overrides: list, split_name: str, threads: int, 
     "One training run of `config` at `seed` on split `split_name` (ours or recbole) and its quality and times"
     torch.set_num_threads(threads)
     cfg, _ = load_config(config, None, [f"seed={seed}", "max_minutes=0", *overrides])
-    if split_name == "recbole" and cfg.dataset != "ml-100k" and "RECBOLE_SPLIT" not in os.environ:
-        raise SystemExit(f"{config}: dataset {cfg.dataset!r}; RecBole's split file is ML-100k's (--splits ours, or RECBOLE_SPLIT=<its file>)")
     split = load_split(cfg) if split_name == "ours" else load_recbole_split(RECBOLE_SPLIT)
     t0 = time.time()
     model, h = fit(cfg, split, progress=progress)
@@ -103,6 +101,8 @@ def main(argv=None):
     ap.add_argument("--table", action="store_true", help="run nothing: print the table of every run in --json")
     args = ap.parse_args(argv)
     if args.table: return print(table(read_runs(args.json)))
+    if "recbole" in args.splits.split(",") and load_config(args.config, None, args.overrides)[0].dataset != "ml-100k" and "RECBOLE_SPLIT" not in os.environ:
+        ap.error(f"{args.config}: not an ML-100k config, and RecBole's split file is ML-100k's (use --splits ours, or RECBOLE_SPLIT=<its file>)")
     todo = [(args.config, s, args.overrides, split) for s in parse_seeds(args.seeds) for split in args.splits.split(",")]
     done = {run_key(r) for r in read_runs(args.json)}
     todo = [t for t in todo if (t[0], tuple(t[2]), t[1], t[3]) not in done]
