@@ -11,7 +11,7 @@ Usage: python bench/train_quality.py --config configs/sasrec_ml100k.yaml --seeds
        python bench/train_quality.py --config configs/sasrec_video.yaml --seeds 0-4 --splits ours --jobs 5 \
            --set device=cuda --json bench/results/video_quality_h200.jsonl
 """
-import argparse, json, multiprocessing, os, statistics, subprocess, time
+import argparse, json, multiprocessing, os, statistics, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import torch
@@ -20,7 +20,8 @@ from layerwise.config import load_config
 from layerwise.recommender.data import load_split, load_recbole_split
 from layerwise.recommender.train import evaluate, fit, get_device, sampled_metrics
 from layerwise.paths import repo_root
-from layerwise.stats import t_interval
+from layerwise.stats import describe
+from layerwise.study import _ci
 
 ROOT = repo_root()
 RECBOLE_SPLIT = Path(os.environ.get("RECBOLE_SPLIT", ROOT/"bench"/"recbole"/"ml-100k_loo_recbole.tsv.gz"))
@@ -58,9 +59,7 @@ def append_run(path: Path | None, row: dict):
         with path.open("a") as f: f.write(json.dumps(row) + "\n"); f.flush(); os.fsync(f.fileno())
 
 
-def mean_ci(values) -> str:
-    values = list(values); lo, hi = t_interval(values) if len(values) > 1 else (values[0], values[0])
-    return f"{statistics.mean(values):.4f} [{lo:.4f}, {hi:.4f}]"
+def mean_ci(values) -> str: return _ci(describe(list(values)), ".4f")  # 'mean [95% t interval]', the mean alone for one value
 
 
 def sampled(rs: list[dict]) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #c6904188
 from __future__ import annotations
-import hashlib, json, re, typing
+import hashlib, json, typing
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import yaml
@@ -146,7 +146,7 @@ def load_config(path=None, preset=None, overrides=(), presets_dir=None) -> tuple
 def dataset_config(name: str, dataset: str, configs=None) -> Path:
     "The file of `configs` (default `configs/`) for ML-100k config `name` on `dataset`: its `_<tag>.yaml` variant where one exists (`layers_ml100k.yaml` -> `layers_video.yaml` for amazon-video), else `name` itself"
     folder, tag = Path(configs or paths.configs_dir()), DATASET_TAGS.get(dataset)
-    variant = folder/re.sub(r"_ml100k\.yaml$", f"_{tag}.yaml", name) if tag else None
+    variant = folder/f"{name.removesuffix('_ml100k.yaml')}_{tag}.yaml" if tag and name.endswith("_ml100k.yaml") else None
     return variant if variant is not None and variant.exists() else folder/name
 
 # %% ../nbs/00_config.ipynb #99ffeb9c
