@@ -12,7 +12,9 @@ uses `torch.load(weights_only=False)`); its TensorBoard logging is replaced by a
 no TensorBoard files, and the `tensorboard` package is not needed).
 
 `--jobs N` runs N trainings at a time, one process each; `--json` is rewritten after every run and the runs it holds
-are skipped, so a stopped command resumes.
+are skipped, so a stopped command resumes. With `--checkpoints DIR` a run also saves its state after every epoch
+(weights, optimizer, early-stopping counters, fit seconds) and a stopped run continues from its last epoch: RecBole's
+own `resume_checkpoint`; the data order after a resume is not that of an uninterrupted run.
 
 Usage: python bench/recbole/run_recbole.py --dataset amazon-video --models SASRec,BERT4Rec --seeds 0-4 --device cuda \
            --jobs 10 --json bench/results/recbole_amazon-video.json
@@ -75,15 +77,28 @@ def run(model: str, data_dir: Path, name: str, seed: int, device: str, epochs: i
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(config["model"])(config, train._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    t_fit = time.time(); trainer.fit(train, valid, saved=True, show_progress=False); fit_s = time.time() - t_fit
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    last, progress_file = checkpoints/"last.pth", checkpoints/"progress.json"
+    progress = json.loads(progress_file.read_text()) if last.is_file() and progress_file.is_file() else {"epochs": 0, "fit_s": 0.0}
+    resumed_at = progress["epochs"]
+    if resumed_at: trainer.resume_checkpoint(last)
+    trainer.saved_model_file = str(checkpoints/"best.pth")  # resume_checkpoint points it at `last`
+    t_fit = time.time()
+    def after_epoch(epoch_idx, valid_score):
+        "Save the state to continue from (RecBole calls this after every validation)"
+        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(last) + ".tmp"); os.replace(str(last) + ".tmp", last)
+        progress.update(epochs=epoch_idx + 1, fit_s=progress["fit_s"] + time.time() - after_epoch.t); after_epoch.t = time.time()
+        atomic_write(progress_file, json.dumps(progress))
+    after_epoch.t = t_fit
+    trainer.fit(train, valid, saved=True, show_progress=False, callback_fn=after_epoch)
     result = trainer.evaluate(test, load_best_model=True, show_progress=False)
-    ran = trainer.start_epoch if hasattr(trainer, "start_epoch") else None
-    epochs_run = len(trainer.train_loss_dict) if hasattr(trainer, "train_loss_dict") else ran
-    best = epochs_run - trainer.cur_step * trainer.eval_step if epochs_run is not None else None
+    epochs_run, fit_s = progress["epochs"], progress["fit_s"]
+    best = epochs_run - trainer.cur_step * trainer.eval_step
     return {"model": model, "seed": seed, "users": dataset.user_num - 1, "items": dataset.item_num - 1,
             "test": {k.replace("hit", "HR").replace("ndcg", "NDCG").replace("mrr", "MRR"): float(v) for k, v in result.items()},
             "epochs": epochs_run, "best_epoch": best, "fit_s": round(fit_s, 1), "wall_s": round(time.time() - t0, 1),
-            "s_to_best": round(fit_s * best / epochs_run, 1) if epochs_run else None, "device": device}
+            "s_to_best": round(fit_s * best / epochs_run, 1) if epochs_run else None, "resumed_at_epoch": resumed_at or None,
+            "device": device}
 
 
 def _run_job(model, data_dir, name, seed, device, epochs, checkpoints, threads) -> dict:
@@ -101,6 +116,7 @@ def main(argv=None):
     p.add_argument("--users", type=int, help="only the first this-many users (a smoke run)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, one process each (default: %(default)s)")
     p.add_argument("--json", help="write the runs here (atomically, after every run); runs it already holds are not run again")
+    p.add_argument("--checkpoints", help="keep each run's state here after every epoch, and continue stopped runs from it (default: a temporary folder)")
     a = p.parse_args(argv)
     split = load_split(TrainConfig(dataset=a.dataset))
     if a.users: split = type(split)(split.train[:a.users], split.valid[:a.users], split.test[:a.users], split.item_ids, split.user_ids[:a.users])
@@ -116,7 +132,7 @@ def main(argv=None):
         if a.json: atomic_write(Path(a.json), json.dumps(out, indent=1))
     with tempfile.TemporaryDirectory() as d:
         write_atomic(split, Path(d), name)
-        jobs = [(m, Path(d), name, s, a.device, a.epochs, Path(d)/"saved"/f"{m}-{s}", threads) for m, s in todo]
+        jobs = [(m, Path(d), name, s, a.device, a.epochs, Path(a.checkpoints or Path(d)/"saved")/a.dataset/f"{m}-{s}", threads) for m, s in todo]
         if a.jobs <= 1:
             for j in jobs: finished(_run_job(*j))
         else:

@@ -139,18 +139,37 @@ def epoch_users(split: SequenceSplit, n: int, rng: np.random.Generator) -> Seque
                                user_ids=[split.user_ids[i] for i in keep])
 
 # %% ../../nbs/03_train.ipynb #756d7b40
+def _save_loop_state(path: Path, state: dict):
+    "Write the training loop's `state` to `path` in one rename (a killed process leaves the previous epoch's state)"
+    tmp = path.with_name(f".{path.name}.tmp"); torch.save(state, tmp); os.replace(tmp, path)
+
+def _rng_states(device: torch.device) -> dict:
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+def _set_rng_states(states: dict, device: torch.device):
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] is not None: torch.cuda.set_rng_state(states["cuda"], device)
+
 def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit: FitConfig, seed=0, start_counts=False, first_step=None,
-               progress=True, desc="train") -> dict:
-    "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history"
+               progress=True, desc="train", resume: Path | None = None) -> dict:
+    "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history. With `resume` (a file) the loop's state is saved there after every epoch, and a loop started on an existing file continues from it"
     params, device, ema_decay = list(params), next(model.parameters()).device, fit.ema_decay
     opt = torch.optim.AdamW(params, lr=fit.lr, weight_decay=fit.weight_decay)
     gen, rng, start = torch.Generator().manual_seed(seed), np.random.default_rng(seed), time.time()
     snapshot = lambda: [p.detach().clone() for p in params]
     ema = snapshot() if ema_decay else None
-    start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
-    best, best_state, best_epoch, stale, history = -1.0 if start_ndcg is None else start_ndcg, snapshot(), 0, 0, []
-    probe, first_step_result = first_step, None
-    bar = tqdm(range(fit.max_epochs), desc=desc, disable=not progress)
+    saved = torch.load(resume, map_location=device, weights_only=False) if resume and Path(resume).is_file() else None
+    if saved:
+        _load(params, saved["params"]); opt.load_state_dict(saved["opt"])
+        if ema: ema = saved["ema"]
+        start_ndcg, best, best_state, best_epoch, stale, history = (saved[k] for k in ("start_ndcg", "best", "best_state", "best_epoch", "stale", "history"))
+        gen.set_state(saved["gen"]); rng.bit_generator.state = saved["rng"]; _set_rng_states(saved["rng_states"], device); start -= saved["elapsed"]
+    else:
+        start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
+        best, best_state, best_epoch, stale, history = -1.0 if start_ndcg is None else start_ndcg, snapshot(), 0, 0, []
+    probe, first_step_result = None if saved else first_step, None
+    bar = tqdm(range(len(history), 0 if saved and saved["stopped"] else fit.max_epochs), desc=desc, disable=not progress,
+               initial=len(history), total=fit.max_epochs)
     for epoch in bar:
         model.train()
         t0, logs, windows = time.time(), {}, train_windows(epoch_users(split, model.cfg.train_users, rng), model.cfg.max_len, rng, model.cfg.window_stride).to(device)
@@ -168,18 +187,24 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
             else: stale += 1
         history.append({"epoch": epoch + 1, **{k: float(np.mean(torch.stack(v).double().cpu().numpy())) for k, v in logs.items()}, "valid_NDCG@10": ndcg, "seconds": time.time() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", ndcg=f"{ndcg:.4f}", best=f"{best:.4f}")
-        if stale >= fit.patience or fit.max_minutes and time.time() - start > 60 * fit.max_minutes: break
+        stop = stale >= fit.patience or fit.max_minutes and time.time() - start > 60 * fit.max_minutes
+        if resume: _save_loop_state(Path(resume), {"params": snapshot(), "opt": opt.state_dict(), "ema": ema, "start_ndcg": start_ndcg, "best": best,
+                                                   "best_state": best_state, "best_epoch": best_epoch, "stale": stale, "history": history,
+                                                   "gen": gen.get_state(), "rng": rng.bit_generator.state, "rng_states": _rng_states(device),
+                                                   "elapsed": time.time() - start, "stopped": bool(stop)})
+        if stop: break
     _load(params, best_state)
     return {"epochs": history, "best_epoch": best_epoch, "best_valid_NDCG@10": best,
             "start_valid_NDCG@10": start_ndcg, "first_step": first_step_result,
             "seconds_to_best": sum(h["seconds"] for h in history[:best_epoch]),
             "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else 0.0, "seconds": time.time() - start}
 
-def fit(cfg: TrainConfig, split: SequenceSplit, progress=True) -> tuple[SeqRecommender, dict]:
-    "Train a model for `cfg` on `split`; returns the best-validation model and the training history"
+def fit(cfg: TrainConfig, split: SequenceSplit, progress=True, resume: Path | None = None) -> tuple[SeqRecommender, dict]:
+    "Train a model for `cfg` on `split` (continuing from loop state file `resume` when it exists); returns the best-validation model and the training history"
     seed_everything(cfg.seed)
     model = SeqRecommender(cfg, split.n_items).to(get_device(cfg.device))
-    history = train_loop(model, split, model.train_loss, model.parameters(), cfg, cfg.seed, progress=progress, desc=f"{cfg.model} L={cfg.n_layers}")
+    history = train_loop(model, split, model.train_loss, model.parameters(), cfg, cfg.seed, progress=progress, desc=f"{cfg.model} L={cfg.n_layers}",
+                         resume=resume)
     return model, history
 
 # %% ../../nbs/03_train.ipynb #f1b42dcd
@@ -201,14 +226,16 @@ def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_di
     "Trained model for `cfg` (from the cache when present) and its info (`config`, `history`, `cache`)"
     split = split if split is not None else load_split(cfg)
     folder = Path(cache_dir or cache_root())/config_hash(cfg, extra=_split_fingerprint(split))
+    partial = folder.parent/f".{folder.name}.loop.pt"  # the training loop's state after each epoch: a killed run continues from it
     if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))
-    model, history = fit(cfg, split, progress)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    model, history = fit(cfg, split, progress, partial)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp/"model.pt")
     (tmp/"train.json").write_text(json.dumps({"config": asdict(cfg), "history": history, "cache": str(folder)}, indent=1))
     if folder.exists(): shutil.rmtree(tmp)  # another process finished the same config first
     else: os.replace(tmp, folder)
+    partial.unlink(missing_ok=True)
     return load_checkpoint(folder, split.n_items, get_device(cfg.device))
 
 # %% ../../nbs/03_train.ipynb #b1587070
