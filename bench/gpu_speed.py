@@ -12,6 +12,9 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
           seconds per run (`ml100k_run_s`, mean) and test NDCG@10.
   batch   a command (default: the 8-block full-preset layer-analysis batch of both models, seeds 0-4) with
           nvidia-smi's GPU utilization sampled every 0.5 s: `gpu_util_mean` (fraction), peak memory, wall seconds.
+  study   runs nothing: the published study's wall time (`study_wall_s`), summed over the calls in
+          `results/study/<--dataset>/run.json` that finished its published runs (the calls its provenance line names),
+          with their commits and GPUs. The machine keys are not rewritten by this part alone.
 Usage: python bench/gpu_speed.py --parts epochs,run --device cuda --json bench/results/gpu_speed.json
 """
 import argparse, contextlib, json, os, signal, statistics, subprocess, sys, threading, time
@@ -23,6 +26,7 @@ from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
 from layerwise.recommender.train import evaluate, fit, seed_everything, train_loop
 from layerwise.paths import repo_root
+from layerwise.study import credited_calls
 
 ROOT = repo_root()
 VIDEO = ROOT/"configs"/"sasrec_video.yaml"
@@ -117,6 +121,15 @@ def part_batch(args) -> dict:
                       "gpu_mem_peak_mib": max((m for _, m in samples), default=None), "samples": len(samples)}}
 
 
+def part_study(args) -> dict:
+    folder = ROOT/"results"/"study"/args.dataset; calls = credited_calls(folder)
+    if not calls: sys.exit(f"{folder/'run.json'}: no call that finished a published run")
+    uniq = lambda k: list(dict.fromkeys(c.get(k) for c in calls if c.get(k)))
+    return {"study_wall_s": round(sum(float(c.get("wall_s") or 0) for c in calls), 1),
+            "study": {"dataset": args.dataset, "source": str((folder/"run.json").relative_to(ROOT)), "calls": len(calls),
+                      "commits": uniq("commit"), "gpus": uniq("gpu"), "dates": uniq("date")}}
+
+
 def machine(device: str) -> dict:
     gpu = None
     if device.startswith("cuda"): gpu = torch.cuda.get_device_name(0)
@@ -126,20 +139,22 @@ def machine(device: str) -> dict:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="epochs", help="comma-separated: epochs, run, batch (default: %(default)s)")
+    p.add_argument("--parts", default="epochs", help="comma-separated: epochs, video, run, batch, study (default: %(default)s)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--epochs", type=int, default=4, help="epochs per timed training, the first not counted")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512], help="batch sizes of the `video` part")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the `run` part")
     p.add_argument("--command", help="the `batch` part's layerwise arguments instead of: %(default)s", default=LAYER_BATCH)
     p.add_argument("--timeout", type=float, default=0, help="seconds after which the `batch` part stops its command (0 = none)")
+    p.add_argument("--dataset", default="ml-100k", help="the published study of the `study` part (default: %(default)s)")
     p.add_argument("--json", help="merge the measurements into this file")
     args = p.parse_args()
-    res = machine(args.device)
-    for part in args.parts.split(","): res |= {"epochs": part_epochs, "video": part_video, "run": part_run, "batch": part_batch}[part](args)
+    parts = args.parts.split(","); measures = set(parts) - {"study"}  # `study` only reads files: it describes no machine
+    res = machine(args.device) if measures else {}
+    for part in parts: res |= {"epochs": part_epochs, "video": part_video, "run": part_run, "batch": part_batch, "study": part_study}[part](args)
     print(json.dumps(res, indent=1))
     if args.json:
         path = Path(args.json); old = json.loads(path.read_text()) if path.exists() else {}
-        key = "gpu" if args.device.startswith("cuda") else "cpu"
+        key = "gpu" if args.device.startswith("cuda") or not measures else "cpu"  # the published study ran on GPUs
         old[key] = old.get(key, {}) | res
         tmp = path.with_suffix(".tmp"); tmp.write_text(json.dumps(old, indent=1)); os.replace(tmp, path)

@@ -20,8 +20,8 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'Q
            'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
            'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary',
            'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited',
-           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown',
-           'study_figures', 'write_page', 'study_page', 'main_study_page']
+           'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary',
+           'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -422,14 +422,20 @@ def credited(call: dict, batch: str, finished_at: list) -> bool:
     return any(t0 <= t <= t0 + datetime.timedelta(seconds=float(call.get("wall_s") or 0) + 5) for t in finished_at)
 
 # %% ../nbs/23_study.ipynb #0c9ced4a
+def credited_calls(dataset_folder, batch: str | None = None) -> list[dict]:
+    "The calls in `dataset_folder`'s `run.json` that finished runs of `batch` (default: any batch) still published; [] without `run.json`"
+    d = Path(dataset_folder)
+    if not (d/"run.json").is_file(): return []
+    rec = json.loads((d/"run.json").read_text()); batches = [batch] if batch else list(rec.get("batches") or {})
+    times, timed = {b: _finished_at(d/b) for b in batches}, [c for c in rec.get("calls", []) if c.get("started")]
+    untimed = {b: [t for t in ts if not any(credited(c, b, [t]) for c in timed)] for b, ts in times.items()}  # what a call with a start explains is not a date's evidence
+    return [c for c in rec.get("calls", []) if any(credited(c, b, times[b] if c.get("started") else untimed[b]) for b in batches)]
+
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
     "The provenance line of `batch` (default: every batch) from the calls in `run.json` that finished its published runs, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
     d = Path(dataset_folder)
     if (d/"run.json").is_file():
-        rec = json.loads((d/"run.json").read_text()); batches = [batch] if batch else list(rec.get("batches") or {})
-        times, timed = {b: _finished_at(d/b) for b in batches}, [c for c in rec.get("calls", []) if c.get("started")]
-        untimed = {b: [t for t in ts if not any(credited(c, b, [t]) for c in timed)] for b, ts in times.items()}  # what a call with a start explains is not a date's evidence
-        calls = [c for c in rec.get("calls", []) if any(credited(c, b, times[b] if c.get("started") else untimed[b]) for b in batches)]
+        calls = credited_calls(d, batch)
         if not calls: return None
         wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
         parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), _at_commits(_distinct(calls, "commit")),
