@@ -6,12 +6,14 @@
 from __future__ import annotations
 import json
 from pathlib import Path
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, label, provenance, write_page
+import numpy as np
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, provenance, verdict_word, write_page
+from .report import markdown_table
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
 # %% auto #0
-__all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'models_answers', 'answers_summary', 'answers_markdown',
-           'answers_page']
+__all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'models_answers', 'layer_outcomes', 'across_datasets',
+           'answers_summary', 'answers_markdown', 'answers_page', 'answers_pages']
 
 # %% ../nbs/26_study_answers.ipynb #4fca4106
 QUESTIONS = (*LAYER_QUESTIONS, *COMPRESSION_QUESTIONS)  # (id, question): Q1-Q5 from the layer page, Q6a, Q6b, Q7 from the compression page
@@ -49,14 +51,50 @@ def models_answers(study: dict | None, compression: dict | None) -> list[str]:
                    + (f"; Q7's {n}-block models reach test NDCG@10 {_ci(test, '.4f')} over {test['n']} seeds." if test else "."))
     return out
 
+# %% ../nbs/26_study_answers.ipynb #ec275577
+def _trend(rho: float) -> str:
+    "'rises', 'falls' or 'is flat' for Spearman `rho` with depth (flat also where it is undefined)"
+    return "rises" if rho > 0 else "falls" if rho < 0 else "is flat"
+
+def layer_outcomes(study: dict) -> dict[str, dict[str, dict]]:
+    "Model -> layer question id -> {'text': its short answer, 'key': what another dataset must repeat for it to hold}, from layer summary `study`"
+    out = {}
+    for m, ms in study["models"].items():
+        fisher = [_mean(d) for d in ms["q1"]["profiles"]["fisher"]]; rho, top = depth_trend(fisher), int(np.nanargmax(fisher))
+        best = ms["q2"]["best"]; sp = ms["q2"]["agreement"][best]["spearman"]; sig = sp.get("ci_low") is not None and sp["ci_low"] > 0
+        L, ep = ms["q4"]["layers"], _col(ms["q4"]["per_layer"]["epistemic"], "mean")
+        erho = depth_trend(ep[[i for i, l in enumerate(L) if l.startswith("block")]])
+        verdicts = {k: verdict_word(t).split(" (")[0] for k, t in ms["q3"].items()}
+        out[m] = {"Q1": {"text": f"Fisher mass {_trend(rho)} with depth (Spearman {rho:+.2f}), most in block {top}", "key": _trend(rho)},
+                  "Q2": {"text": f"{label(best)} best, Spearman {sp['mean']:.2f} (its CI {'excludes' if sig else 'includes'} 0)", "key": [best, sig]},
+                  "Q3": {"text": "; ".join(f"{label(k)}: {v}" for k, v in verdicts.items()), "key": verdicts},
+                  "Q4": {"text": f"epistemic {_trend(erho)} with depth (Spearman {erho:+.2f}), largest for {L[int(np.nanargmax(ep))]}", "key": _trend(erho)}}
+    return out
+
+def across_datasets(folders) -> dict | None:
+    "Per layer question and model, the short answer on each published study folder of `folders` that has a layer page, and whether it holds on all; None for fewer than 2"
+    studies = {Path(f).name: _read(Path(f)/"layers"/"study.json") for f in sorted(folders, key=lambda f: Path(f).name)}
+    outcomes = {ds: layer_outcomes(s) for ds, s in studies.items() if s}
+    if len(outcomes) < 2: return None
+    models = list(dict.fromkeys(m for o in outcomes.values() for m in o))
+    rows = []
+    for q, _ in LAYER_QUESTIONS[:4]:
+        for m in models:
+            got = {ds: o[m][q] for ds, o in outcomes.items() if m in o}
+            keys = [json.dumps(g["key"]) for g in got.values()]
+            rows.append({"question": q, "model": m, "answers": {ds: got[ds]["text"] if ds in got else "not run" for ds in outcomes},
+                         "holds": len(got) == len(outcomes) and len(set(keys)) == 1})
+    return {"datasets": list(outcomes), "rows": rows}
+
 # %% ../nbs/26_study_answers.ipynb #55d65ead
-def answers_summary(dest) -> dict:
-    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run), the models' quality and the provenance"
+def answers_summary(dest, others=()) -> dict:
+    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run), the models' quality, the provenance and the comparison with the study folders `others` of other datasets"
     dest = Path(dest)
     study, compression = _read(dest/"layers"/"study.json"), _read(dest/"compression"/"compression.json")
     found = layer_answers(study) | compression_answers(compression)
     return {"dataset": dest.name, "provenance": provenance(dest), "models": models_answers(study, compression),
-            "questions": [{"id": q, "question": text, "answers": found.get(q, [])} for q, text in QUESTIONS]}
+            "questions": [{"id": q, "question": text, "answers": found.get(q, [])} for q, text in QUESTIONS],
+            "across": across_datasets([dest, *others]) if others else None}
 
 # %% ../nbs/26_study_answers.ipynb #e09cf9f5
 def answers_markdown(s: dict) -> str:
@@ -68,10 +106,22 @@ def answers_markdown(s: dict) -> str:
     for q in s["questions"]:
         lines.append(f"## {q['id']}. {q['question']}\n")
         lines += [f"- {a}" for a in q["answers"]] + [""] if q["answers"] else ["_Not run yet at full size._\n"]
+    if x := s.get("across"):
+        lines += ["## Across datasets\n", "Does each answer hold on every dataset? It holds where all datasets repeat its direction or verdict: Q1 the "
+                  "direction of the Fisher profile with depth, Q2 the best estimator and whether its CI excludes 0, Q3 both depth verdicts, Q4 the "
+                  "direction of the epistemic uncertainty with depth.\n",
+                  markdown_table([{"question": r["question"], "model": label(r["model"]), **r["answers"], "holds on all": "yes" if r["holds"] else "no"}
+                                  for r in x["rows"]]), ""]
     return "\n".join(lines)
 
 # %% ../nbs/26_study_answers.ipynb #d6c7855c
-def answers_page(dest, out=None) -> Path:
-    "Write the answers page of published study folder `dest` into `out` (default `dest/answers`): `index.md` and `answers.json`; returns the page"
-    s = answers_summary(dest)
+def answers_page(dest, out=None, others=()) -> Path:
+    "Write the answers page of published study folder `dest` (compared with the study folders `others` of other datasets) into `out` (default `dest/answers`): `index.md` and `answers.json`; returns the page"
+    s = answers_summary(dest, others)
     return write_page(out or Path(dest)/"answers", {}, s, answers_markdown(s), "answers.json")
+
+def answers_pages(root) -> list[Path]:
+    "Rewrite the answers page of every dataset folder under `root` (`results/study`) that has a layer or compression summary, each compared with the others"
+    folders = [f for f in sorted(Path(root).iterdir()) if (f/"layers"/"study.json").is_file() or (f/"compression"/"compression.json").is_file()]
+    return [answers_page(f, others=[o for o in folders if o != f]) for f in folders]
+

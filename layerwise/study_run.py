@@ -12,7 +12,7 @@ from .paths import configs_dir, repo_root
 from .report import atomic_write, environment, to_jsonable
 from .stats import summarize
 from .study import study_page
-from .study_answers import answers_page
+from .study_answers import answers_pages
 from .study_compression import BATCHES, compression_page
 
 # %% auto #0
@@ -108,7 +108,7 @@ def publish_study(root, batches: list, dest, dataset: str, ran: bool = True) -> 
     atomic_write(dest/"run.json", json.dumps(to_jsonable(run_record(root, published, dest, dataset, ran)), indent=1))
     if (dest/"advanced_theoretical_validation").is_dir(): study_page(dest/"advanced_theoretical_validation", dest/"layers")
     if any((dest/b).is_dir() for b in BATCHES): compression_page(dest, dest/"compression")
-    if (dest/"layers").is_dir() or (dest/"compression").is_dir(): answers_page(dest)
+    answers_pages(dest.parent)  # this dataset's answers, and every other dataset's, compared with this one
     return dest
 
 def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=None, scheduler=None, gpus=None, out=None, dest=None,
