@@ -158,11 +158,12 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
     gen, rng, start = torch.Generator().manual_seed(seed), np.random.default_rng(seed), time.time()
     snapshot = lambda: [p.detach().clone() for p in params]
     ema = snapshot() if ema_decay else None
-    saved = torch.load(resume, map_location=device, weights_only=False) if resume and Path(resume).is_file() else None
+    saved = torch.load(resume, map_location="cpu", weights_only=False) if resume and Path(resume).is_file() else None  # RNG states stay CPU tensors
     if saved:
-        _load(params, saved["params"]); opt.load_state_dict(saved["opt"])
-        if ema: ema = saved["ema"]
-        start_ndcg, best, best_state, best_epoch, stale, history = (saved[k] for k in ("start_ndcg", "best", "best_state", "best_epoch", "stale", "history"))
+        _load(params, saved["params"]); opt.load_state_dict(saved["opt"])  # the optimizer moves its state to its parameters' device
+        if ema: ema = [t.to(device) for t in saved["ema"]]
+        start_ndcg, best, best_epoch, stale, history = (saved[k] for k in ("start_ndcg", "best", "best_epoch", "stale", "history"))
+        best_state = [t.to(device) for t in saved["best_state"]]
         gen.set_state(saved["gen"]); rng.bit_generator.state = saved["rng"]; _set_rng_states(saved["rng_states"], device); start -= saved["elapsed"]
     else:
         start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
