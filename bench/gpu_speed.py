@@ -26,7 +26,7 @@ from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
 from layerwise.recommender.train import evaluate, fit, seed_everything, train_loop
 from layerwise.paths import repo_root
-from layerwise.study import credited_calls
+from layerwise.study import _distinct, credited_calls
 
 ROOT = repo_root()
 VIDEO = ROOT/"configs"/"sasrec_video.yaml"
@@ -124,10 +124,9 @@ def part_batch(args) -> dict:
 def part_study(args) -> dict:
     folder = ROOT/"results"/"study"/args.dataset; calls = credited_calls(folder)
     if not calls: sys.exit(f"{folder/'run.json'}: no call that finished a published run")
-    uniq = lambda k: list(dict.fromkeys(c.get(k) for c in calls if c.get(k)))
     return {"study_wall_s": round(sum(float(c.get("wall_s") or 0) for c in calls), 1),
             "study": {"dataset": args.dataset, "source": str((folder/"run.json").relative_to(ROOT)), "calls": len(calls),
-                      "commits": uniq("commit"), "gpus": uniq("gpu"), "dates": uniq("date")}}
+                      **{k + "s": _distinct(calls, k) for k in ("commit", "gpu", "date")}}}
 
 
 def machine(device: str) -> dict:
