@@ -28,9 +28,11 @@ class FitConfig:
     max_epochs: int = 200
     patience: int = 10            # epochs without valid NDCG@10 gain before stopping
     ema_decay: float = 0.0        # validate and keep a moving average of the weights with this decay (0 = off)
+    warmup_steps: int = 0         # the learning rate rises linearly to lr over this many optimizer steps (0 = off)
     max_minutes: float = 0.0      # wall-clock cap on training (0 = none)
     def __post_init__(self):
         assert 0 <= self.ema_decay < 1, f"ema_decay: expected 0 <= ema_decay < 1, got {self.ema_decay}"
+        assert self.warmup_steps >= 0, f"warmup_steps: expected >= 0, got {self.warmup_steps}"
 
 # %% ../nbs/00_config.ipynb #21b703c5
 @dataclass

@@ -155,12 +155,14 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
     "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history. With `resume` (a file) the loop's state is saved there after every epoch, and a loop started on an existing file continues from it"
     params, device, ema_decay = list(params), next(model.parameters()).device, fit.ema_decay
     opt = torch.optim.AdamW(params, lr=fit.lr, weight_decay=fit.weight_decay)
+    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / fit.warmup_steps)) if fit.warmup_steps else None
     gen, rng, start = torch.Generator().manual_seed(seed), np.random.default_rng(seed), time.time()
     snapshot = lambda: [p.detach().clone() for p in params]
     ema = snapshot() if ema_decay else None
     saved = torch.load(resume, map_location="cpu", weights_only=False) if resume and Path(resume).is_file() else None  # RNG states stay CPU tensors
     if saved:
         _load(params, saved["params"]); opt.load_state_dict(saved["opt"])  # the optimizer moves its state to its parameters' device
+        if warmup: warmup.load_state_dict(saved["warmup"])
         if ema: ema = [t.to(device) for t in saved["ema"]]
         start_ndcg, best, best_epoch, stale, history = (saved[k] for k in ("start_ndcg", "best", "best_epoch", "stale", "history"))
         best_state = [t.to(device) for t in saved["best_state"]]
@@ -179,6 +181,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
                 out = loss_fn(windows[idx], gen if device.type == "cpu" else None)
                 loss, parts = out if isinstance(out, tuple) else (out, {})
                 opt.zero_grad(); loss.backward(); opt.step()
+                if warmup: warmup.step()
                 if ema: _ema_update(ema, params, ema_decay)
             if probe: probe, first_step_result = None, probed
             for k, v in {"loss": loss, **parts}.items(): logs.setdefault(k, []).append(v.detach())  # stays on the device until the epoch ends
@@ -189,7 +192,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
         history.append({"epoch": epoch + 1, **{k: float(np.mean(torch.stack(v).double().cpu().numpy())) for k, v in logs.items()}, "valid_NDCG@10": ndcg, "seconds": time.time() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", ndcg=f"{ndcg:.4f}", best=f"{best:.4f}")
         stop = stale >= fit.patience or fit.max_minutes and time.time() - start > 60 * fit.max_minutes
-        if resume: _save_loop_state(Path(resume), {"params": snapshot(), "opt": opt.state_dict(), "ema": ema, "start_ndcg": start_ndcg, "best": best,
+        if resume: _save_loop_state(Path(resume), {"params": snapshot(), "opt": opt.state_dict(), "warmup": warmup and warmup.state_dict(), "ema": ema, "start_ndcg": start_ndcg, "best": best,
                                                    "best_state": best_state, "best_epoch": best_epoch, "stale": stale, "history": history,
                                                    "gen": gen.get_state(), "rng": rng.bit_generator.state, "rng_states": _rng_states(device),
                                                    "elapsed": time.time() - start, "stopped": bool(stop)})
