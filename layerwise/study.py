@@ -15,13 +15,14 @@ from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_tests, share_gap_test
 
 # %% auto #0
-__all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'QUESTIONS', 'load_layer_runs', 'block_shares',
-           'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
-           'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
-           'posterior_scale', 'uncertainty_profile', 'depth_trend', 'q4_finding', 'plot_uncertainty', 'mean_cka',
-           'recency_summary', 'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka',
-           'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings',
-           'study_summary', 'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
+__all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'unfinished_runs',
+           'load_layer_runs', 'block_shares', 'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares',
+           'agreement_table', 'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word',
+           'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend', 'q4_finding', 'plot_uncertainty',
+           'mean_cka', 'recency_summary', 'representations', 'lens_reach', 'q5_finding', 'plot_representations',
+           'plot_cka', 'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests',
+           'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page', 'study_page',
+           'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -29,17 +30,22 @@ def _condition_model(condition: str) -> str:
     return parse_condition(condition).get("model", condition)
 
 # %% ../nbs/23_study.ipynb #3aad3b34
-def load_layer_runs(folder) -> dict[str, list[dict]]:
-    "Model -> the `results.json` of each of its runs in batch `folder`, in seed order, with `seed` and `done` (its `done.json`) added"
-    folder, runs = Path(folder), {}
+def unfinished_runs(folder) -> list[str]:
+    "Each run of batch `folder` without a `done.json` and a `results.json`, as '<condition> seed <k>'"
+    folder = Path(folder)
     if not (folder/"batch.json").is_file(): raise FileNotFoundError(f"{folder}: no batch.json (not a batch folder)")
+    return [f"{r['condition']} seed {r['seed']}" for r in json.loads((folder/"batch.json").read_text())["runs"]
+            if not ((folder/r["folder"])/"done.json").is_file() or not ((folder/r["folder"])/"results.json").is_file()]
+
+def load_layer_runs(folder) -> dict[str, list[dict]]:
+    "Model -> the `results.json` of each of its finished runs in batch `folder` (`unfinished_runs` are left out), in seed order, with `seed` and `done` (its `done.json`) added"
+    folder, runs, unfinished = Path(folder), {}, set(unfinished_runs(folder))
     for r in json.loads((folder/"batch.json").read_text())["runs"]:
-        run = folder/r["folder"]
-        if not (run/"done.json").is_file() or not (run/"results.json").is_file():
-            raise FileNotFoundError(f"{run}: run {r['condition']} seed {r['seed']} has not finished (no done.json or results.json)")
-        res = json.loads((run/"results.json").read_text())
+        if f"{r['condition']} seed {r['seed']}" in unfinished: continue
+        run = folder/r["folder"]; res = json.loads((run/"results.json").read_text())
         runs.setdefault(_condition_model(r["condition"]), []).append({**res, "seed": r["seed"], "done": json.loads((run/"done.json").read_text())})
     return {m: sorted(rs, key=lambda x: x["seed"]) for m, rs in runs.items()}
+
 
 # %% ../nbs/23_study.ipynb #9706fde3
 def block_shares(scores) -> np.ndarray:
@@ -488,13 +494,19 @@ def findings(model: str, ms: dict) -> dict:
             "q4": q4_finding(model, ms["q4"]), "q5": q5_finding(model, ms["q5"]), "low_runs": [_low_sentence(model, l) for l in ms["low_runs"]]}
 
 # %% ../nbs/23_study.ipynb #c834826f
+MIN_SEEDS = 2  # finished runs a model needs to be on the study page (its CIs and tests need two)
+
 def study_summary(folder, n_permutations: int = 10_000) -> dict:
-    "Every number (and generated sentence) of the study page of batch `folder`, as JSON types"
-    folder = Path(folder); runs = load_layer_runs(folder); plan = json.loads((folder/"batch.json").read_text())
+    "Every number (and generated sentence) of the study page of batch `folder`, as JSON types; a model with fewer than `MIN_SEEDS` finished runs is left out and counted in `too_few`"
+    folder = Path(folder); runs, unfinished = load_layer_runs(folder), unfinished_runs(folder); plan = json.loads((folder/"batch.json").read_text())
+    too_few = {m: len(rs) for m, rs in runs.items() if len(rs) < MIN_SEEDS}; runs = {m: rs for m, rs in runs.items() if m not in too_few}
+    if not runs: raise FileNotFoundError(f"{folder}: no model has {MIN_SEEDS} finished runs (unfinished: {', '.join(unfinished) or 'none'})")
     models = {m: model_summary(rs, n_permutations) for m, rs in runs.items()}
     for m, ms in models.items(): ms["findings"] = findings(m, ms)
     return to_jsonable({"dataset": folder.resolve().parent.name, "batch": folder.name, "experiment": plan.get("experiment"), "params": plan.get("params", {}),
-                        "provenance": provenance(folder.resolve().parent, folder.name), "runs": run_facts(runs), "models": models, "tests": n_tests(models)})
+                        "provenance": provenance(folder.resolve().parent, folder.name), "runs": run_facts(runs), "n_planned": len(plan["runs"]),
+                        "unfinished": unfinished, "too_few": too_few, "models": models, "tests": n_tests(models)})
+
 
 # %% ../nbs/23_study.ipynb #7385115c
 QUESTIONS = [("Q1", "Which blocks carry the signal?"), ("Q2", "Which estimator predicts ablation?"),
@@ -502,12 +514,19 @@ QUESTIONS = [("Q1", "Which blocks carry the signal?"), ("Q2", "Which estimator p
              ("Q5", "What do the layers' representations look like?")]
 
 # %% ../nbs/23_study.ipynb #2f0b304e
+def _md_partial(s: dict) -> list[str]:
+    "The warning of a page whose batch has unfinished runs: how many finished, which did not, and the models left out"
+    if not s.get("unfinished"): return []
+    left = "; ".join(f"{label(m)} is left out ({n} finished run{'s' * (n != 1)}, fewer than {MIN_SEEDS})" for m, n in s["too_few"].items())
+    return [f"**Partial study: {s['n_planned'] - len(s['unfinished'])} of {s['n_planned']} runs have finished** (not finished: "
+            f"{', '.join(s['unfinished'])}). Every statistic below uses the finished runs only" + (f"; {left}" if left else "") + ".\n"]
+
 def _md_head(s: dict) -> list[str]:
     "Title, provenance, the questions and the tests made"
     f, ms = s["runs"], s["models"]; n = next(iter(ms.values()))["q1"]["n_blocks"]
     q2 = sorted({v["q2"] for v in s["tests"]["per_model"].values()})
     return [f"# {s['dataset']}: which Transformer blocks carry the signal? (full-size study)\n",
-            *([s["provenance"] + "\n"] if s["provenance"] else []),
+            *([s["provenance"] + "\n"] if s["provenance"] else []), *_md_partial(s),
             f"Runs: {f['n_runs']} finished runs of `{s['experiment']}` ({', '.join(map(label, ms))}, {n} blocks, seeds {', '.join(map(str, f['seeds']))}; "
             f"parameters {s['params']}) recorded on {', '.join(f['devices'])} at commit {', '.join(f['commits'])}; "
             f"{_duration(f['seconds'])} of run time in all.\n",

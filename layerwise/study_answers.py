@@ -42,9 +42,13 @@ def compression_answers(compression: dict | None) -> dict[str, list[str]]:
 
 # %% ../nbs/26_study_answers.ipynb #ea020bfe
 def models_answers(study: dict | None, compression: dict | None) -> list[str]:
-    "One sentence per model of layer summary `study` on the quality of its analysed models, with Q7's test NDCG@10 at their depth from `compression` where it ran"
+    "One sentence per model of layer summary `study` on the quality of its analysed models, with Q7's test NDCG@10 at their depth from `compression` where it ran; first, where `study` is partial, which runs it lacks"
     if not study: return []
     depth, out = ((compression or {}).get("depth") or {}).get("models", {}), []
+    if study.get("unfinished"):
+        out.append(f"The layer analysis is partial: {study['n_planned'] - len(study['unfinished'])} of {study['n_planned']} runs have finished "
+                   f"(not finished: {', '.join(study['unfinished'])}); Q1-Q5 use the finished runs"
+                   + "".join(f"; {label(m)} is left out ({n} finished)" for m, n in study.get("too_few", {}).items()) + ".")
     for m, ms in study["models"].items():
         n = ms["q1"]["n_blocks"]; test = depth.get(m, {}).get("per_depth", {}).get(str(n), {}).get("test_NDCG@10")
         out.append(f"{label(m)}: the {n}-block models of Q1-Q5 reach valid NDCG@10 {_ci(ms['ndcg10'], '.4f')} over {ms['ndcg10']['n']} seeds"
