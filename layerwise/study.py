@@ -18,11 +18,11 @@ from .stats import describe, paired_tests, share_gap_test
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'unfinished_runs',
            'load_layer_runs', 'block_shares', 'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares',
            'agreement_table', 'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word',
-           'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend', 'q4_finding', 'plot_uncertainty',
-           'mean_cka', 'recency_summary', 'representations', 'lens_reach', 'q5_finding', 'plot_representations',
-           'plot_cka', 'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests',
-           'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page', 'study_page',
-           'main_study_page']
+           'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend', 'trend_word', 'q4_finding',
+           'plot_uncertainty', 'mean_cka', 'recency_summary', 'representations', 'lens_reach', 'q5_finding',
+           'plot_representations', 'plot_cka', 'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts',
+           'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page',
+           'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -279,6 +279,10 @@ def depth_trend(values) -> float:
     "Spearman correlation of `values` (one per block, in depth order) with the block index; nan for fewer than 3 blocks"
     return float(sps.spearmanr(range(len(values)), values)[0]) if len(values) > 2 else math.nan
 
+def trend_word(rho: float) -> str:
+    "'rises', 'falls' or 'is flat' for a `depth_trend` `rho` (flat also where it is undefined)"
+    return "rises" if rho > 0 else "falls" if rho < 0 else "is flat"
+
 def q4_finding(model: str, q4: dict) -> str:
     "The Q4 sentence for `model`: largest and smallest epistemic uncertainty, its trend over the blocks, the aleatoric range"
     L, ep, al = q4["layers"], q4["per_layer"]["epistemic"], _col(q4["per_layer"]["aleatoric"], "mean")
@@ -286,7 +290,7 @@ def q4_finding(model: str, q4: dict) -> str:
     blocks = [i for i, l in enumerate(L) if l.startswith("block")]
     rho = depth_trend(m[blocks])
     trend = ("" if not math.isfinite(rho) else
-             f"; across the blocks it {'falls' if rho < 0 else 'rises'} with depth (Spearman {rho:+.2f} of the mean vs block index)")
+             f"; across the blocks it {trend_word(rho)} with depth (Spearman {rho:+.2f} of the mean vs block index)")
     return (f"{label(model)} ({label(q4['method'])} posterior, one layer perturbed at a time): epistemic uncertainty is largest for {L[hi]} "
             f"({_ci(ep[hi])} nats) and smallest for {L[lo]} ({_ci(ep[lo])}){trend}; aleatoric ranges from {np.nanmin(al):.2f} "
             f"({L[int(np.nanargmin(al))]}) to {np.nanmax(al):.2f} nats ({L[int(np.nanargmax(al))]}).")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, provenance, verdict_word, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, provenance, trend_word, verdict_word, write_page
 from .report import markdown_table
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
@@ -56,10 +56,6 @@ def models_answers(study: dict | None, compression: dict | None) -> list[str]:
     return out
 
 # %% ../nbs/26_study_answers.ipynb #ec275577
-def _trend(rho: float) -> str:
-    "'rises', 'falls' or 'is flat' for Spearman `rho` with depth (flat also where it is undefined)"
-    return "rises" if rho > 0 else "falls" if rho < 0 else "is flat"
-
 def layer_outcomes(study: dict) -> dict[str, dict[str, dict]]:
     "Model -> layer question id -> {'text': its short answer, 'key': what another dataset must repeat for it to hold}, from layer summary `study`"
     out = {}
@@ -69,10 +65,10 @@ def layer_outcomes(study: dict) -> dict[str, dict[str, dict]]:
         L, ep = ms["q4"]["layers"], _col(ms["q4"]["per_layer"]["epistemic"], "mean")
         erho = depth_trend(ep[[i for i, l in enumerate(L) if l.startswith("block")]])
         verdicts = {k: verdict_word(t).split(" (")[0] for k, t in ms["q3"].items()}
-        out[m] = {"Q1": {"text": f"Fisher mass {_trend(rho)} with depth (Spearman {rho:+.2f}), most in block {top}", "key": _trend(rho)},
+        out[m] = {"Q1": {"text": f"Fisher mass {trend_word(rho)} with depth (Spearman {rho:+.2f}), most in block {top}", "key": trend_word(rho)},
                   "Q2": {"text": f"{label(best)} best, Spearman {sp['mean']:.2f} (its CI {'excludes' if sig else 'includes'} 0)", "key": [best, sig]},
                   "Q3": {"text": "; ".join(f"{label(k)}: {v}" for k, v in verdicts.items()), "key": verdicts},
-                  "Q4": {"text": f"epistemic {_trend(erho)} with depth (Spearman {erho:+.2f}), largest for {L[int(np.nanargmax(ep))]}", "key": _trend(erho)}}
+                  "Q4": {"text": f"epistemic {trend_word(erho)} with depth (Spearman {erho:+.2f}), largest for {L[int(np.nanargmax(ep))]}", "key": trend_word(erho)}}
     return out
 
 def across_datasets(folders) -> dict | None:
