@@ -56,8 +56,8 @@ VARIANTS = {  # name -> (config, overrides, exploration change)
     "s_ema0.998_pat20_lr2e-3_inmask0.1": (S, [*S_PRE, "patience=20", "lr=0.002", "ema_decay=0.998"], [("input_mask", 0.1)]),
     "s_ema0.995_pat20_lr3e-3": (S, [*S_PRE, "patience=20", "lr=0.003", "ema_decay=0.995"], None),
     "v8_d0.2": (V8, [*V8_PRE, "dropout=0.2"], None), "v8_lr1e-3": (V8, [*V8_PRE, "lr=0.001"], None),
-    "v8_lr6e-3_ema0.992": (V8, [*V8_PRE, "lr=0.006", "ema_decay=0.992"], None), "v8_nowarm": (V8, [*V8_PRE, "warmup_steps=0"], None),
-    "vb8_d0.2": (V8, [*V8_PRE, "model=bert4rec", "dropout=0.2"], None), "vb8_nowarm": (V8, [*V8_PRE, "model=bert4rec", "warmup_steps=0"], None),
+    "v8_lr6e-3_ema0.992": (V8, [*V8_PRE, "lr=0.006", "ema_decay=0.992"], None), "v8_nowarm": (V8, V8_PRE, None),
+    "vb8_d0.2": (V8, [*V8_PRE, "model=bert4rec", "dropout=0.2"], None), "vb8_nowarm": (V8, [*V8_PRE, "model=bert4rec"], None),
     "v8_shipped": (V8, ["patience=20"], None), "vb8_shipped": (V8, ["patience=20", "model=bert4rec"], None),  # warmup_steps 1000
 }
 

@@ -15,14 +15,14 @@ from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_tests, share_gap_test
 
 # %% auto #0
-__all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'unfinished_runs',
-           'load_layer_runs', 'block_shares', 'estimator_shares', 'which_blocks', 'label', 'q1_finding', 'plot_shares',
-           'agreement_table', 'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word',
-           'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend', 'trend_word', 'q4_finding',
-           'plot_uncertainty', 'mean_cka', 'recency_summary', 'representations', 'lens_reach', 'q5_finding',
-           'plot_representations', 'plot_cka', 'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts',
-           'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown', 'study_figures', 'write_page',
-           'study_page', 'main_study_page']
+__all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'batch_plan', 'finished',
+           'unfinished_runs', 'load_layer_runs', 'block_shares', 'estimator_shares', 'which_blocks', 'label',
+           'q1_finding', 'plot_shares', 'agreement_table', 'which_estimator', 'q2_finding', 'plot_agreement',
+           'depth_test', 'verdict_word', 'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend',
+           'trend_word', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary', 'representations',
+           'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited', 'credited_calls',
+           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown',
+           'study_figures', 'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -30,22 +30,27 @@ def _condition_model(condition: str) -> str:
     return parse_condition(condition).get("model", condition)
 
 # %% ../nbs/23_study.ipynb #3aad3b34
+def batch_plan(folder) -> dict:
+    "The plan (`batch.json`) of batch `folder`; `FileNotFoundError` when `folder` is not a batch folder"
+    if not (Path(folder)/"batch.json").is_file(): raise FileNotFoundError(f"{folder}: no batch.json (not a batch folder)")
+    return json.loads((Path(folder)/"batch.json").read_text())
+
+def finished(run) -> bool:
+    "Whether run folder `run` holds its `results.json` and `done.json` (written last, when the run finished)"
+    return (Path(run)/"done.json").is_file() and (Path(run)/"results.json").is_file()
+
 def unfinished_runs(folder) -> list[str]:
-    "Each run of batch `folder` without a `done.json` and a `results.json`, as '<condition> seed <k>'"
-    folder = Path(folder)
-    if not (folder/"batch.json").is_file(): raise FileNotFoundError(f"{folder}: no batch.json (not a batch folder)")
-    return [f"{r['condition']} seed {r['seed']}" for r in json.loads((folder/"batch.json").read_text())["runs"]
-            if not ((folder/r["folder"])/"done.json").is_file() or not ((folder/r["folder"])/"results.json").is_file()]
+    "Each run of batch `folder` that has not `finished`, as '<condition> seed <k>'"
+    return [f"{r['condition']} seed {r['seed']}" for r in batch_plan(folder)["runs"] if not finished(Path(folder)/r["folder"])]
 
 def load_layer_runs(folder) -> dict[str, list[dict]]:
     "Model -> the `results.json` of each of its finished runs in batch `folder` (`unfinished_runs` are left out), in seed order, with `seed` and `done` (its `done.json`) added"
-    folder, runs, unfinished = Path(folder), {}, set(unfinished_runs(folder))
-    for r in json.loads((folder/"batch.json").read_text())["runs"]:
-        if f"{r['condition']} seed {r['seed']}" in unfinished: continue
-        run = folder/r["folder"]; res = json.loads((run/"results.json").read_text())
+    runs = {}
+    for r in batch_plan(folder)["runs"]:
+        if not finished(run := Path(folder)/r["folder"]): continue
+        res = json.loads((run/"results.json").read_text())
         runs.setdefault(_condition_model(r["condition"]), []).append({**res, "seed": r["seed"], "done": json.loads((run/"done.json").read_text())})
     return {m: sorted(rs, key=lambda x: x["seed"]) for m, rs in runs.items()}
-
 
 # %% ../nbs/23_study.ipynb #9706fde3
 def block_shares(scores) -> np.ndarray:
@@ -502,7 +507,7 @@ MIN_SEEDS = 2  # finished runs a model needs to be on the study page (its CIs an
 
 def study_summary(folder, n_permutations: int = 10_000) -> dict:
     "Every number (and generated sentence) of the study page of batch `folder`, as JSON types; a model with fewer than `MIN_SEEDS` finished runs is left out and counted in `too_few`"
-    folder = Path(folder); runs, unfinished = load_layer_runs(folder), unfinished_runs(folder); plan = json.loads((folder/"batch.json").read_text())
+    folder = Path(folder); runs, unfinished, plan = load_layer_runs(folder), unfinished_runs(folder), batch_plan(folder)
     too_few = {m: len(rs) for m, rs in runs.items() if len(rs) < MIN_SEEDS}; runs = {m: rs for m, rs in runs.items() if m not in too_few}
     if not runs: raise FileNotFoundError(f"{folder}: no model has {MIN_SEEDS} finished runs (unfinished: {', '.join(unfinished) or 'none'})")
     models = {m: model_summary(rs, n_permutations) for m, rs in runs.items()}
@@ -510,7 +515,6 @@ def study_summary(folder, n_permutations: int = 10_000) -> dict:
     return to_jsonable({"dataset": folder.resolve().parent.name, "batch": folder.name, "experiment": plan.get("experiment"), "params": plan.get("params", {}),
                         "provenance": provenance(folder.resolve().parent, folder.name), "runs": run_facts(runs), "n_planned": len(plan["runs"]),
                         "unfinished": unfinished, "too_few": too_few, "models": models, "tests": n_tests(models)})
-
 
 # %% ../nbs/23_study.ipynb #7385115c
 QUESTIONS = [("Q1", "Which blocks carry the signal?"), ("Q2", "Which estimator predicts ablation?"),

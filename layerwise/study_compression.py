@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from .batch import parse_condition, parse_value
 from .report import atomic_write, markdown_table, to_jsonable
 from .stats import describe, paired_anova, paired_tests
-from .study import _band, _ci, _col, label, provenance, write_page
+from .study import _band, _ci, _col, batch_plan, finished, label, provenance, write_page
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
@@ -24,11 +24,9 @@ __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_
 # %% ../nbs/24_study_compression.ipynb #46d5c9e1
 def load_runs(folder) -> pd.DataFrame:
     "One row per finished run of batch `folder`: parameters, `condition`, `seed`, every flat metric; `attrs`: `n_skipped`, `skipped`"
-    folder = Path(folder)
-    if not (folder/"batch.json").is_file(): raise FileNotFoundError(f"{folder}: no batch.json (not a batch folder)")
-    plan, rows, skipped = json.loads((folder/"batch.json").read_text()), [], []
+    folder = Path(folder); plan, rows, skipped = batch_plan(folder), [], []
     for r in plan["runs"]:
-        if not ((run := folder/r["folder"])/"done.json").is_file() or not (run/"results.json").is_file(): skipped.append(r["folder"]); continue
+        if not finished(run := folder/r["folder"]): skipped.append(r["folder"]); continue
         res = json.loads((run/"results.json").read_text())
         top = {k: v for k, v in res.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
         metrics = {k: float(v) for k, v in (res.get("metrics") or {}).items()
