@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
-from .config import ConfigError
+from .config import CONFIG_LOG, ConfigError, changed_configs, configs_read
 from .paths import cache_root, experiments_dir, repo_root, results_root
 from .report import atomic_write
 from .stats import summarize
 
 # %% auto #0
-__all__ = ['DONE', 'ERROR', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid', 'grid_conditions',
-           'condition_slug', 'parse_value', 'parse_condition', 'list_experiments', 'find_experiment',
+__all__ = ['DONE', 'ERROR', 'CONFIGS_READ', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid',
+           'grid_conditions', 'condition_slug', 'parse_value', 'parse_condition', 'list_experiments', 'find_experiment',
            'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out', 'plan_batch', 'read_plan',
            'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor',
            'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option',
@@ -213,13 +213,14 @@ def plan_batches(plan: dict, seeds="0", preset=None, out=None, experiments=None)
                        out, experiments, name) for name, e in plan.items()]
 
 # %% ../nbs/20_batch.ipynb #2de7a85e
-DONE, ERROR = "done.json", "error.json"
+DONE, ERROR, CONFIGS_READ = "done.json", "error.json", "configs_read.log"
 
 def run_state(spec: RunSpec) -> str:
-    "`done` when `spec.folder` holds a finished run with the same parameters, `failed`, `stale` or `missing`"
+    "`done` when `spec.folder` holds a finished run with the same parameters and config files (those its `done.json` names under `configs`), `failed`, `stale` or `missing`"
     folder = Path(spec.folder)
     if (folder/DONE).is_file():
-        return "done" if json.loads((folder/DONE).read_text()).get("params") == spec.params else "stale"
+        done = json.loads((folder/DONE).read_text())
+        return "done" if done.get("params") == spec.params and not changed_configs(done.get("configs", {})) else "stale"
     return "failed" if (folder/ERROR).is_file() else "missing"
 
 # %% ../nbs/20_batch.ipynb #3f124fa2
@@ -269,8 +270,9 @@ def _kernel_did_not_start(e: BaseException) -> bool:
 def _execute(spec: RunSpec, tmp: Path):
     "Run `spec.notebook` into `tmp` under its run environment"
     import papermill  # heavy: papermill's import takes about a second
-    saved = {k: os.environ.get(k) for k in _run_env(spec, tmp)}
-    os.environ.update(_run_env(spec, tmp/"results"))
+    env = _run_env(spec, tmp/"results") | {CONFIG_LOG: str(tmp/CONFIGS_READ)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         with open(tmp/"log.txt", "w") as log:
             for attempt in range(1, KERNEL_START_TRIES + 1):
@@ -311,8 +313,9 @@ def run_one(spec: RunSpec) -> dict:
             _execute(spec, tmp)
             atomic_write(tmp/"results.json", json.dumps(_collect_metrics(tmp/"results"), indent=1))
         except Exception as e: error = _error_record(e)
-    record = {"params": spec.params, "seconds": round(time.time() - t0, 2), "finished": datetime.datetime.now().isoformat(),
-              "worker": _worker_info()}
+    record = {"params": spec.params, "configs": configs_read(tmp/CONFIGS_READ), "seconds": round(time.time() - t0, 2),
+              "finished": datetime.datetime.now().isoformat(), "worker": _worker_info()}
+    (tmp/CONFIGS_READ).unlink(missing_ok=True)
     atomic_write(tmp/(ERROR if error else DONE), json.dumps({**record, **(error or {})}, indent=1))
     _place(tmp, folder)
     return {"folder": str(folder), "status": "failed" if error else "done", "seconds": record["seconds"],

@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_config.ipynb #c6904188
 from __future__ import annotations
-import hashlib, json, typing
+import hashlib, json, os, typing
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import yaml
 from . import paths
 
 # %% auto #0
-__all__ = ['DATASETS', 'DATASET_TAGS', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict', 'parse_override',
-           'load_config', 'dataset_config', 'section_config', 'section_overrides', 'config_hash', 'save_config']
+__all__ = ['DATASETS', 'DATASET_TAGS', 'CONFIG_LOG', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict',
+           'parse_override', 'config_fingerprint', 'note_config_read', 'configs_read', 'changed_configs', 'load_config',
+           'dataset_config', 'section_config', 'section_overrides', 'config_hash', 'save_config']
 
 # %% ../nbs/00_config.ipynb #a428f4e4
 DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split", "file")  # file: data_path, format from its name
@@ -104,6 +105,35 @@ def _merge(base: dict, extra: dict) -> dict:
         out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
     return out
 
+# %% ../nbs/00_config.ipynb #14f85695
+CONFIG_LOG = "LAYERWISE_CONFIG_LOG"  # environment variable: the file where every config file read is noted
+
+def config_fingerprint(path) -> str | None:
+    "Hash of the mapping in YAML file `path` (comments, layout and key order do not count); None when it is gone or not YAML"
+    try: d = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError): return None
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+def _config_key(path) -> str:
+    "`path` relative to the repository when inside it, else absolute"
+    p, root = Path(path).resolve(), paths.repo_root()
+    return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+
+def note_config_read(path):
+    "Append `path` and its fingerprint to the file `$LAYERWISE_CONFIG_LOG` names (nothing when it is unset)"
+    if not (log := os.environ.get(CONFIG_LOG)): return
+    with open(log, "a") as f: f.write(f"{_config_key(path)}\t{config_fingerprint(path)}\n")
+
+def configs_read(log) -> dict[str, str | None]:
+    "Config file -> fingerprint for every file noted in `log` (a `$LAYERWISE_CONFIG_LOG` file; {} when there is none)"
+    log = Path(log)
+    return dict(sorted(line.split("\t") for line in log.read_text().splitlines())) if log.is_file() else {}
+
+def changed_configs(recorded: dict) -> list[str]:
+    "The files of `recorded` (from `configs_read`) whose mapping differs now or that are gone"
+    where = lambda k: Path(k) if Path(k).is_absolute() else paths.repo_root()/k
+    return [k for k, h in recorded.items() if config_fingerprint(where(k)) != h]
+
 # %% ../nbs/00_config.ipynb #80820166
 def _read_yaml(path, _seen=()) -> dict:
     "The mapping in YAML file `path`, on top of the file (or the list of files, merged in order) its `include:` names (relative to `path`)"
@@ -112,6 +142,7 @@ def _read_yaml(path, _seen=()) -> dict:
     try: d = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of key: value, got {type(d).__name__}")
+    note_config_read(path)
     if "include" not in d: return d
     inc = d.pop("include"); inc = [inc] if isinstance(inc, str) else inc
     if not isinstance(inc, list) or not inc or not all(isinstance(i, str) for i in inc):
