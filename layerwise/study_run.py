@@ -83,10 +83,10 @@ def _check_only(only: list[str], plan: dict) -> list[str]:
     return only
 
 # %% ../nbs/25_study_run.ipynb #c9334420
-STALE = ".stale"  # in a batch folder: runs that finished with other parameters than the plan's
+STALE = ".stale"  # in a batch folder: runs that finished with other parameters than the plan's, or read config files that changed since
 
 def set_aside_stale(batch) -> list[Path]:
-    "Move each run of planned `batch` that finished with other parameters into `batch.folder`/`STALE` (replacing an older copy there); returns where they went"
+    "Move each run of planned `batch` that finished with other parameters or config files into `batch.folder`/`STALE` (replacing an older copy there); returns where they went"
     moved = []
     for spec in batch.runs:
         if run_state(spec) != "stale": continue
