@@ -4,14 +4,15 @@
 
 # %% ../../nbs/15_distill.ipynb #297cae64
 from __future__ import annotations
-import time
-from dataclasses import dataclass, replace
+import hashlib, json, time
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from ..config import ConfigError, FitConfig, TrainConfig
+from ..paths import cache_root
 from .fisher import choose_blocks
 from .importance import block_importance
 from ..recommender.data import SequenceSplit, load_split
@@ -23,7 +24,7 @@ from ..viz import plot_layer_scores, plot_learning_curve
 # %% auto #0
 __all__ = ['Strategy', 'check_k', 'DistillConfig', 'select_layers', 'layer_importance', 'make_student', 'count_params',
            'distill_loss', 'distill', 'compare_latency', 'latency_batch', 'check_checkpoint', 'teacher_model',
-           'DistillAnalyzer', 'plot_distill_summary']
+           'DistillAnalyzer', 'student_loop_file', 'plot_distill_summary']
 
 # %% ../../nbs/15_distill.ipynb #3f1b1220
 class Strategy(str, Enum):
@@ -116,15 +117,15 @@ def distill_loss(student: SeqRecommender, teacher: SeqRecommender, windows: torc
 
 # %% ../../nbs/15_distill.ipynb #2daf20e6
 def distill(teacher: SeqRecommender, layers: list[int], split: SequenceSplit, cfg: DistillConfig, seed: int = 0,
-            progress=True) -> tuple[SeqRecommender, dict]:
-    "Student of `teacher` blocks `layers` trained on `split` with `distill_loss`, seeded with `seed`; returns it and its training history"
+            progress=True, resume: Path | None = None) -> tuple[SeqRecommender, dict]:
+    "Student of `teacher` blocks `layers` trained on `split` with `distill_loss`, seeded with `seed`; returns it and its training history. With `resume` (a file) the training loop continues from the state saved there after each epoch"
     seed_everything(seed)
     student = make_student(teacher, layers)
     loss_fn = lambda windows, generator: distill_loss(student, teacher, windows, layers, cfg, generator)
     fit_cfg = FitConfig(lr=cfg.lr, max_epochs=cfg.epochs, patience=cfg.patience, batch_size=student.cfg.batch_size,
                         weight_decay=teacher.cfg.weight_decay, max_minutes=cfg.max_minutes)
     history = train_loop(student, split, loss_fn, student.parameters(), fit_cfg, seed, start_counts=True, progress=progress,
-                         desc=f"student k={len(layers)}")
+                         desc=f"student k={len(layers)}", resume=resume)
     return student.eval(), history
 
 # %% ../../nbs/15_distill.ipynb #5458d79c
@@ -178,6 +179,14 @@ class DistillAnalyzer(Analyzer):
 def _quality(model, split, exclude_seen) -> dict:
     return {s: evaluate(model, split, s, exclude_seen=exclude_seen) for s in ("valid", "test")}
 
+# %% ../../nbs/15_distill.ipynb #e659d5d6
+def student_loop_file(teacher: SeqRecommender, layers: list[int], cfg: DistillConfig, seed: int) -> Path | None:
+    "Where the training loop of the student of `teacher` blocks `layers` (`cfg`, `seed`) keeps its state between epochs; None for a teacher without a cache checkpoint"
+    folder = (getattr(teacher, "train_info", None) or {}).get("cache")
+    if not folder: return None
+    key = hashlib.sha256(json.dumps([Path(folder).name, layers, asdict(cfg), seed], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_root()/f".student-{key}.loop.pt"
+
 # %% ../../nbs/15_distill.ipynb #c9ba1cec
 @patch
 def analyze(self: DistillAnalyzer, teacher: SeqRecommender, split: SequenceSplit) -> dict:
@@ -187,7 +196,9 @@ def analyze(self: DistillAnalyzer, teacher: SeqRecommender, split: SequenceSplit
     scores = layer_importance(teacher, split, c.strategy, c.n_users, self.seed)
     layers = select_layers(c.strategy, L, c.k, scores, self.seed)
     init_metrics = _quality(make_student(teacher, layers), split, seen)
-    student, history = distill(teacher, layers, split, c, self.seed, self.progress)
+    loop_file = student_loop_file(teacher, layers, c, self.seed)
+    student, history = distill(teacher, layers, split, c, self.seed, self.progress, loop_file)
+    if loop_file: loop_file.unlink(missing_ok=True)
     t_metrics, s_metrics = _quality(teacher, split, seen), _quality(student, split, seen)
     latency = compare_latency({"teacher": teacher, "student": student}, latency_batch(split, c.latency_users, teacher.cfg.max_len), c.latency_repeats)
     return {"model": teacher.cfg.model, "strategy": Strategy(c.strategy).value, "k": c.k, "n_layers": L, "layers_kept": layers, "scores": scores,
