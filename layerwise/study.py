@@ -21,8 +21,8 @@ __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'M
            'depth_test', 'verdict_word', 'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend',
            'trend_word', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary', 'representations',
            'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited', 'credited_calls',
-           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'study_markdown',
-           'study_figures', 'write_page', 'study_page', 'main_study_page']
+           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'partial_sentence',
+           'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -522,12 +522,16 @@ QUESTIONS = [("Q1", "Which blocks carry the signal?"), ("Q2", "Which estimator p
              ("Q5", "What do the layers' representations look like?")]
 
 # %% ../nbs/23_study.ipynb #2f0b304e
+def partial_sentence(s: dict) -> str | None:
+    "How many planned runs of study summary `s` have finished, which have not and which models are left out; None when every run finished"
+    if not s.get("unfinished"): return None
+    left = "".join(f"; {label(m)} is left out ({n} finished run{'s' * (n != 1)}, fewer than {MIN_SEEDS})" for m, n in s.get("too_few", {}).items())
+    return f"{s['n_planned'] - len(s['unfinished'])} of {s['n_planned']} runs have finished (not finished: {', '.join(s['unfinished'])}){left}"
+
 def _md_partial(s: dict) -> list[str]:
-    "The warning of a page whose batch has unfinished runs: how many finished, which did not, and the models left out"
-    if not s.get("unfinished"): return []
-    left = "; ".join(f"{label(m)} is left out ({n} finished run{'s' * (n != 1)}, fewer than {MIN_SEEDS})" for m, n in s["too_few"].items())
-    return [f"**Partial study: {s['n_planned'] - len(s['unfinished'])} of {s['n_planned']} runs have finished** (not finished: "
-            f"{', '.join(s['unfinished'])}). Every statistic below uses the finished runs only" + (f"; {left}" if left else "") + ".\n"]
+    "The warning at the top of a page whose batch has unfinished runs"
+    p = partial_sentence(s)
+    return [f"**Partial study:** {p}. Every statistic below uses the finished runs only.\n"] if p else []
 
 def _md_head(s: dict) -> list[str]:
     "Title, provenance, the questions and the tests made"

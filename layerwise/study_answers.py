@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, provenance, trend_word, verdict_word, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, partial_sentence, provenance, trend_word, verdict_word, write_page
 from .report import markdown_table
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
@@ -45,10 +45,7 @@ def models_answers(study: dict | None, compression: dict | None) -> list[str]:
     "One sentence per model of layer summary `study` on the quality of its analysed models, with Q7's test NDCG@10 at their depth from `compression` where it ran; first, where `study` is partial, which runs it lacks"
     if not study: return []
     depth, out = ((compression or {}).get("depth") or {}).get("models", {}), []
-    if study.get("unfinished"):
-        out.append(f"The layer analysis is partial: {study['n_planned'] - len(study['unfinished'])} of {study['n_planned']} runs have finished "
-                   f"(not finished: {', '.join(study['unfinished'])}); Q1-Q5 use the finished runs"
-                   + "".join(f"; {label(m)} is left out ({n} finished)" for m, n in study.get("too_few", {}).items()) + ".")
+    if (p := partial_sentence(study)): out.append(f"The layer analysis is partial: {p}. Q1-Q5 use the finished runs.")
     for m, ms in study["models"].items():
         n = ms["q1"]["n_blocks"]; test = depth.get(m, {}).get("per_depth", {}).get(str(n), {}).get("test_NDCG@10")
         out.append(f"{label(m)}: the {n}-block models of Q1-Q5 reach valid NDCG@10 {_ci(ms['ndcg10'], '.4f')} over {ms['ndcg10']['n']} seeds"
