@@ -4,27 +4,26 @@
 
 # %% ../../nbs/15_distill.ipynb #297cae64
 from __future__ import annotations
-import hashlib, json, time
-from dataclasses import asdict, dataclass, replace
+import time
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from ..config import ConfigError, FitConfig, TrainConfig
-from ..paths import cache_root
 from .fisher import choose_blocks
 from .importance import block_importance
 from ..recommender.data import SequenceSplit, load_split
 from ..recommender.models import SeqRecommender
-from ..recommender.train import evaluate, get_device, left_pad, load_checkpoint, seed_everything, train_loop, train_or_load
+from ..recommender.train import evaluate, get_device, left_pad, load_checkpoint, loop_state_file, seed_everything, train_loop, train_or_load
 from ..report import Analyzer, markdown_table
 from ..viz import plot_layer_scores, plot_learning_curve
 
 # %% auto #0
 __all__ = ['Strategy', 'check_k', 'DistillConfig', 'select_layers', 'layer_importance', 'make_student', 'count_params',
            'distill_loss', 'distill', 'compare_latency', 'latency_batch', 'check_checkpoint', 'teacher_model',
-           'DistillAnalyzer', 'student_loop_file', 'plot_distill_summary']
+           'DistillAnalyzer', 'plot_distill_summary']
 
 # %% ../../nbs/15_distill.ipynb #3f1b1220
 class Strategy(str, Enum):
@@ -179,14 +178,6 @@ class DistillAnalyzer(Analyzer):
 def _quality(model, split, exclude_seen) -> dict:
     return {s: evaluate(model, split, s, exclude_seen=exclude_seen) for s in ("valid", "test")}
 
-# %% ../../nbs/15_distill.ipynb #e659d5d6
-def student_loop_file(teacher: SeqRecommender, layers: list[int], cfg: DistillConfig, seed: int) -> Path | None:
-    "Where the training loop of the student of `teacher` blocks `layers` (`cfg`, `seed`) keeps its state between epochs; None for a teacher without a cache checkpoint"
-    folder = (getattr(teacher, "train_info", None) or {}).get("cache")
-    if not folder: return None
-    key = hashlib.sha256(json.dumps([Path(folder).name, layers, asdict(cfg), seed], sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return cache_root()/f".student-{key}.loop.pt"
-
 # %% ../../nbs/15_distill.ipynb #c9ba1cec
 @patch
 def analyze(self: DistillAnalyzer, teacher: SeqRecommender, split: SequenceSplit) -> dict:
@@ -196,7 +187,7 @@ def analyze(self: DistillAnalyzer, teacher: SeqRecommender, split: SequenceSplit
     scores = layer_importance(teacher, split, c.strategy, c.n_users, self.seed)
     layers = select_layers(c.strategy, L, c.k, scores, self.seed)
     init_metrics = _quality(make_student(teacher, layers), split, seen)
-    loop_file = student_loop_file(teacher, layers, c, self.seed)
+    loop_file = loop_state_file(teacher, "student", layers, c, self.seed)  # a stopped run continues
     student, history = distill(teacher, layers, split, c, self.seed, self.progress, loop_file)
     if loop_file: loop_file.unlink(missing_ok=True)
     t_metrics, s_metrics = _quality(teacher, split, seen), _quality(student, split, seen)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, copy, tempfile, threading, time, warnings
 from dataclasses import dataclass
+from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from fastcore.basics import patch
@@ -16,7 +17,7 @@ from .importance import block_importance
 from ..paths import data_root
 from ..recommender.data import SequenceSplit, leave_one_out, load_interactions, ml100k_path, k_core
 from ..recommender.models import SeqRecommender
-from ..recommender.train import evaluate, left_pad, seed_everything, train_loop, train_or_load
+from ..recommender.train import evaluate, left_pad, loop_state_file, seed_everything, train_loop, train_or_load
 from ..report import Analyzer, markdown_table
 from ..viz import plot_learning_curve
 
@@ -308,12 +309,12 @@ def load_adaptation_splits(cfg: TrainConfig, cutoff=0.8, min_after=2, root=None)
     return temporal_split(k_core(load_interactions(path), cfg.k_core), cutoff, min_after)
 
 # %% ../../nbs/16_qlora.ipynb #fe9dfdc7
-def finetune(model: SeqRecommender, split: SequenceSplit, fit: FitConfig, seed=0, progress=False) -> dict:
-    "Train the `requires_grad` parameters of `model` on `split` as `fit` says (`train_loop`, the start counts); `first_step` holds the step memory"
+def finetune(model: SeqRecommender, split: SequenceSplit, fit: FitConfig, seed=0, progress=False, resume: Path | None = None) -> dict:
+    "Train the `requires_grad` parameters of `model` on `split` as `fit` says (`train_loop`, the start counts; continuing from loop state file `resume` when it exists); `first_step` holds the step memory"
     seed_everything(seed)
     device, params = next(model.parameters()).device, [p for p in model.parameters() if p.requires_grad]
     return train_loop(model, split, model.train_loss, params, fit, seed, start_counts=True,
-                      first_step=lambda: track_peak_memory(device), progress=progress, desc="adapt")
+                      first_step=lambda: track_peak_memory(device), progress=progress, desc="adapt", resume=resume)
 
 # %% ../../nbs/16_qlora.ipynb #e1807b3b
 @dataclass
@@ -406,8 +407,10 @@ def analyze(self: QLoRAAnalyzer, base: SeqRecommender, split: SequenceSplit) -> 
     frozen = {s: evaluate(base, split, s) for s in ("valid", "test")}
     layers, scores = self._selection(base, split)
     seed_everything(self.seed); model = self.adapted_model(base, layers)
+    loop_file = None if c.quant_type == "frozen" else loop_state_file(base, "adapt", layers, c, self.seed)  # a stopped run continues
     fit = ({"epochs": [], "first_step": None, "seconds": 0.0} if c.quant_type == "frozen" else
-           finetune(model, split, self.fit_config(base), self.seed, self.progress))
+           finetune(model, split, self.fit_config(base), self.seed, self.progress, loop_file))
+    if loop_file: loop_file.unlink(missing_ok=True)
     mem, adapted = memory_report(model), {s: evaluate(model, split, s) for s in ("valid", "test")}
     return self._result(base, split, layers, mem, adapted, frozen, fit, scores, self._sensitivity(base, split, scores))
 

@@ -21,7 +21,7 @@ from ..viz import plot_learning_curve
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'left_pad', 'train_windows', 'evaluate', 'sampled_metrics', 'user_tensors',
            'n_training_targets', 'training_targets', 'epoch_users', 'train_loop', 'fit', 'load_checkpoint',
-           'train_or_load', 'trained_model', 'TrainingReport']
+           'train_or_load', 'loop_state_file', 'trained_model', 'TrainingReport']
 
 # %% ../../nbs/03_train.ipynb #e9a9bbb8
 def seed_everything(seed: int):
@@ -170,7 +170,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
     else:
         start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
         best, best_state, best_epoch, stale, history = -1.0 if start_ndcg is None else start_ndcg, snapshot(), 0, 0, []
-    probe, first_step_result = None if saved else first_step, None
+    probe, first_step_result = (None, saved["first_step"]) if saved else (first_step, None)
     bar = tqdm(range(len(history), 0 if saved and saved["stopped"] else fit.max_epochs), desc=desc, disable=not progress,
                initial=len(history), total=fit.max_epochs)
     for epoch in bar:
@@ -195,7 +195,7 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
         if resume: _save_loop_state(Path(resume), {"params": snapshot(), "opt": opt.state_dict(), "warmup": warmup and warmup.state_dict(), "ema": ema, "start_ndcg": start_ndcg, "best": best,
                                                    "best_state": best_state, "best_epoch": best_epoch, "stale": stale, "history": history,
                                                    "gen": gen.get_state(), "rng": rng.bit_generator.state, "rng_states": _rng_states(device),
-                                                   "elapsed": time.time() - start, "stopped": bool(stop)})
+                                                   "elapsed": time.time() - start, "stopped": bool(stop), "first_step": first_step_result})
         if stop: break
     _load(params, best_state)
     return {"epochs": history, "best_epoch": best_epoch, "best_valid_NDCG@10": best,
@@ -241,6 +241,14 @@ def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_di
     else: os.replace(tmp, folder)
     partial.unlink(missing_ok=True)
     return load_checkpoint(folder, split.n_items, get_device(cfg.device))
+
+# %% ../../nbs/03_train.ipynb #e5cc2655
+def loop_state_file(model: SeqRecommender, kind: str, *parts) -> Path | None:
+    "The cache file where a `kind` training loop started from cached `model` (described by `parts`: blocks, config, seed ...) keeps its state between epochs; None for a model without a cache checkpoint"
+    folder = (getattr(model, "train_info", None) or {}).get("cache")
+    if not folder: return None
+    described = [Path(folder).name, *(asdict(p) if dataclasses.is_dataclass(p) else p for p in parts)]
+    return cache_root()/f".{kind}-{config_hash(FitConfig(), extra=described)}.loop.pt"
 
 # %% ../../nbs/03_train.ipynb #b1587070
 def trained_model(cfg: TrainConfig, acfg=None, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
