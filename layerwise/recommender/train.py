@@ -141,7 +141,7 @@ def epoch_users(split: SequenceSplit, n: int, rng: np.random.Generator) -> Seque
 # %% ../../nbs/03_train.ipynb #756d7b40
 def _save_loop_state(path: Path, state: dict):
     "Write the training loop's `state` to `path` in one rename (a killed process leaves the previous epoch's state)"
-    tmp = path.with_name(f".{path.name}.tmp"); torch.save(state, tmp); os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True); tmp = path.with_name(f".{path.name}.tmp"); torch.save(state, tmp); os.replace(tmp, path)
 
 def _rng_states(device: torch.device) -> dict:
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
@@ -216,10 +216,10 @@ def _split_fingerprint(split: SequenceSplit) -> list:
     return [split.n_users, split.n_items, int(sum(len(t) for t in split.train)), int(split.test.sum())]
 
 def load_checkpoint(folder, n_items: int, device="cpu") -> tuple[SeqRecommender, dict]:
-    "Model and training info from a checkpoint `folder` written by `train_or_load`; the model carries the info as `train_info`"
+    "Model and training info from a checkpoint `folder` written by `train_or_load` (its `cache`: where `folder` is now); the model carries the info as `train_info`"
     folder = Path(folder)
     if not (folder/"model.pt").exists(): raise FileNotFoundError(f"{folder}: no model.pt checkpoint")
-    info = json.loads((folder/"train.json").read_text())
+    info = {**json.loads((folder/"train.json").read_text()), "cache": str(folder)}  # a cache copied from another machine is read where it is
     model = SeqRecommender(TrainConfig(**info["config"]), n_items)
     model.load_state_dict(torch.load(folder/"model.pt", map_location="cpu", weights_only=True))
     model.train_info = info
@@ -244,11 +244,11 @@ def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_di
 
 # %% ../../nbs/03_train.ipynb #e5cc2655
 def loop_state_file(model: SeqRecommender, kind: str, *parts) -> Path | None:
-    "The cache file where a `kind` training loop started from cached `model` (described by `parts`: blocks, config, seed ...) keeps its state between epochs; None for a model without a cache checkpoint"
+    "The file beside `model`'s cache checkpoint where a `kind` training loop started from it (described by `parts`: blocks, config, seed ...) keeps its state between epochs; None for a model without one"
     folder = (getattr(model, "train_info", None) or {}).get("cache")
     if not folder: return None
     described = [Path(folder).name, *(asdict(p) if dataclasses.is_dataclass(p) else p for p in parts)]
-    return cache_root()/f".{kind}-{config_hash(FitConfig(), extra=described)}.loop.pt"
+    return Path(folder).parent/f".{kind}-{config_hash(FitConfig(), extra=described)}.loop.pt"
 
 # %% ../../nbs/03_train.ipynb #b1587070
 def trained_model(cfg: TrainConfig, acfg=None, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
