@@ -5,7 +5,8 @@ Variants, each on the same 32 batches of training windows (cycled; the first pas
 re-compilation for new shapes are not timed):
 - `eager`: the library's `train_loss` (item scores only where there is a target: the number of scored positions
   varies from batch to batch);
-- `compiled`: the same loss under `torch.compile` (default mode, shapes marked dynamic);
+- `compiled`: the same loss under `torch.compile` (default mode, shapes marked dynamic); a variant whose compilation
+  fails is recorded with its error;
 - `eager_static`: the loss over every position with padding ignored (`ignore_index`), one shape for every batch;
 - `graphs_static`: that static loss under `torch.compile(mode="reduce-overhead")` (CUDA graphs replay the step's
   kernels with one launch; needs one shape).
@@ -64,10 +65,14 @@ def main(argv=None):
               "graphs_static": lambda m: torch.compile(lambda b: static_loss(m, b), mode="reduce-overhead")}
     out = {}
     for v in a.variants.split(","):
-        t0 = time.time(); s, last = step_seconds(cfg, split.n_items, losses[v], batches, device, a.passes)
+        t0 = time.time()
+        try: s, last = step_seconds(cfg, split.n_items, losses[v], batches, device, a.passes)
+        except Exception as e:  # a compiler that fails on this model is a result too
+            out[v] = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}; print(f"{v}: failed: {out[v]['error']}", flush=True); continue
         out[v] = {"step_s": s, "last_loss": last, "wall_s": time.time() - t0}
         print(f"{v}: {s * 1e3:.2f} ms per step (last loss {last:.4f}; {out[v]['wall_s']:.0f} s with warm-up)", flush=True)
-    ratios = {f"{v}_over_eager": out["eager"]["step_s"] / out[v]["step_s"] for v in out if v != "eager" and "eager" in out}
+    timed = {v: r["step_s"] for v, r in out.items() if "step_s" in r}
+    ratios = {f"{v}_over_eager": timed["eager"] / t for v, t in timed.items() if v != "eager" and "eager" in timed}
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     commit = os.environ.get("LAYERWISE_COMMIT") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     row = {"config": a.config, "model": cfg.model, "n_layers": cfg.n_layers, "batch_size": cfg.batch_size, "device": a.device, "gpu": gpu,
