@@ -13,17 +13,12 @@ re-compilation for new shapes are not timed):
 Usage: python bench/compile_step.py --config configs/sasrec8_video.yaml --device cuda --json bench/results/compile_step.json
 """
 import argparse, json, os, statistics, subprocess, time
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
+from gpu_speed import every_position_loss  # the static-shape loss: every position scored, positions without a target ignored
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
 from layerwise.recommender.train import seed_everything, train_windows
-
-
-def static_loss(model, windows):
-    "Cross-entropy over every position of `windows` (B, T + 1), padding and unmasked items ignored: one shape per batch size"
-    inputs, targets = model.loss_inputs(windows)
-    return F.cross_entropy(model.logits(model.encode(inputs)).flatten(0, 1), targets.flatten(), ignore_index=-100)
 
 
 def step_seconds(cfg, n_items, loss, batches, device, passes: int) -> tuple[float, float]:
@@ -53,18 +48,20 @@ def main(argv=None):
     p.add_argument("--variants", default="eager,compiled,eager_static,graphs_static")
     p.add_argument("--json", help="append the result to this JSON-lines file")
     a = p.parse_args(argv)
+    losses = {"eager": lambda m: m.train_loss,
+              "compiled": lambda m: torch.compile(m.train_loss, dynamic=True),
+              "eager_static": every_position_loss,
+              "graphs_static": lambda m: torch.compile(every_position_loss(m), mode="reduce-overhead")}
+    variants = a.variants.split(",")
+    if set(variants) - set(losses): p.error(f"--variants: unknown {sorted(set(variants) - set(losses))} (known: {', '.join(losses)})")
     device = torch.device(a.device)
     cfg, _ = load_config(a.config, None, [f"device={a.device}", *([f"model={a.model}"] if a.model else [])])
     split = load_split(cfg)
     windows = train_windows(split, cfg.max_len, np.random.default_rng(0), cfg.window_stride)
     order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(0))
     batches = [windows[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]].to(device) for i in range(a.batches)]
-    losses = {"eager": lambda m: m.train_loss,
-              "compiled": lambda m: torch.compile(m.train_loss, dynamic=True),
-              "eager_static": lambda m: lambda b: static_loss(m, b),
-              "graphs_static": lambda m: torch.compile(lambda b: static_loss(m, b), mode="reduce-overhead")}
     out = {}
-    for v in a.variants.split(","):
+    for v in variants:
         t0 = time.time()
         try: s, last = step_seconds(cfg, split.n_items, losses[v], batches, device, a.passes)
         except Exception as e:  # a compiler that fails on this model is a result too
