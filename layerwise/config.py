@@ -12,8 +12,8 @@ from . import paths
 
 # %% auto #0
 __all__ = ['DATASETS', 'DATASET_TAGS', 'CONFIG_LOG', 'FitConfig', 'TrainConfig', 'ConfigError', 'config_from_dict',
-           'parse_override', 'config_fingerprint', 'note_config_read', 'configs_read', 'changed_configs', 'load_config',
-           'dataset_config', 'section_config', 'section_overrides', 'config_hash', 'save_config']
+           'parse_override', 'stable_hash', 'config_fingerprint', 'note_config_read', 'configs_read', 'changed_configs',
+           'load_config', 'dataset_config', 'section_config', 'section_overrides', 'config_hash', 'save_config']
 
 # %% ../nbs/00_config.ipynb #a428f4e4
 DATASETS = ("ml-100k", "ml-1m", "amazon", "amazon-video", "recbole-split", "file")  # file: data_path, format from its name
@@ -108,21 +108,24 @@ def _merge(base: dict, extra: dict) -> dict:
 # %% ../nbs/00_config.ipynb #14f85695
 CONFIG_LOG = "LAYERWISE_CONFIG_LOG"  # environment variable: the file where every config file read is noted
 
+def stable_hash(data) -> str:
+    "Short hash of JSON-able `data` that does not depend on the order of mapping keys (non-JSON values count by their `str`)"
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
 def config_fingerprint(path) -> str | None:
-    "Hash of the mapping in YAML file `path` (comments, layout and key order do not count); None when it is gone or not YAML"
-    try: d = yaml.safe_load(Path(path).read_text())
+    "`stable_hash` of the mapping in YAML file `path` (an empty file: {}; comments and layout do not count); None when it is gone or not YAML"
+    try: return stable_hash(yaml.safe_load(Path(path).read_text()) or {})
     except (OSError, yaml.YAMLError): return None
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 def _config_key(path) -> str:
     "`path` relative to the repository when inside it, else absolute"
     p, root = Path(path).resolve(), paths.repo_root()
     return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
 
-def note_config_read(path):
-    "Append `path` and its fingerprint to the file `$LAYERWISE_CONFIG_LOG` names (nothing when it is unset)"
+def note_config_read(path, mapping: dict):
+    "Append `path` and the fingerprint of `mapping`, what was read from it, to the file `$LAYERWISE_CONFIG_LOG` names (nothing when it is unset)"
     if not (log := os.environ.get(CONFIG_LOG)): return
-    with open(log, "a") as f: f.write(f"{_config_key(path)}\t{config_fingerprint(path)}\n")
+    with open(log, "a") as f: f.write(f"{_config_key(path)}\t{stable_hash(mapping)}\n")
 
 def configs_read(log) -> dict[str, str | None]:
     "Config file -> fingerprint for every file noted in `log` (a `$LAYERWISE_CONFIG_LOG` file; {} when there is none)"
@@ -142,7 +145,7 @@ def _read_yaml(path, _seen=()) -> dict:
     try: d = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of key: value, got {type(d).__name__}")
-    note_config_read(path)
+    note_config_read(path, d)
     if "include" not in d: return d
     inc = d.pop("include"); inc = [inc] if isinstance(inc, str) else inc
     if not isinstance(inc, list) or not inc or not all(isinstance(i, str) for i in inc):
@@ -196,9 +199,7 @@ def section_overrides(overrides, name: str, cls) -> list[str]:
 # %% ../nbs/00_config.ipynb #bde136fc
 def config_hash(cfg, ignore=("device", "sampled_negatives"), extra=None) -> str:
     "Short stable hash of dataclass `cfg` (minus `ignore` fields: by default those that do not change training) and optional `extra` data"
-    d = {k: v for k, v in asdict(cfg).items() if k not in ignore}
-    blob = json.dumps([d, extra], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return stable_hash([{k: v for k, v in asdict(cfg).items() if k not in ignore}, extra])
 
 # %% ../nbs/00_config.ipynb #d237d7e8
 def save_config(cfg, path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from ..config import FitConfig, TrainConfig, config_hash
+from ..config import FitConfig, TrainConfig, config_hash, stable_hash
 from ..paths import cache_root
 from .data import SequenceSplit, load_split
 from .models import SeqRecommender
@@ -248,7 +248,7 @@ def loop_state_file(model: SeqRecommender, kind: str, *parts) -> Path | None:
     folder = (getattr(model, "train_info", None) or {}).get("cache")
     if not folder: return None
     described = [Path(folder).name, *(asdict(p) if dataclasses.is_dataclass(p) else p for p in parts)]
-    return Path(folder).parent/f".{kind}-{config_hash(FitConfig(), extra=described)}.loop.pt"
+    return Path(folder).parent/f".{kind}-{stable_hash(described)}.loop.pt"
 
 # %% ../../nbs/03_train.ipynb #b1587070
 def trained_model(cfg: TrainConfig, acfg=None, progress=True) -> tuple[SeqRecommender, SequenceSplit]:
