@@ -16,12 +16,12 @@ from .report import atomic_write
 from .stats import summarize
 
 # %% auto #0
-__all__ = ['DONE', 'ERROR', 'CONFIGS_READ', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params', 'parse_grid',
-           'grid_conditions', 'condition_slug', 'parse_value', 'parse_condition', 'list_experiments', 'find_experiment',
-           'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out', 'plan_batch', 'read_plan',
-           'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus', 'gpu_cluster', 'make_executor',
-           'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option',
-           'cmd_batch', 'add_executor_options', 'batch_options']
+__all__ = ['DONE', 'ERROR', 'CONFIGS_READ', 'RESTORED', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params',
+           'parse_grid', 'grid_conditions', 'condition_slug', 'parse_value', 'parse_condition', 'list_experiments',
+           'find_experiment', 'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out',
+           'plan_batch', 'read_plan', 'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus',
+           'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
+           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_executor_options', 'batch_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -214,13 +214,15 @@ def plan_batches(plan: dict, seeds="0", preset=None, out=None, experiments=None)
 
 # %% ../nbs/20_batch.ipynb #2de7a85e
 DONE, ERROR, CONFIGS_READ = "done.json", "error.json", "configs_read.log"
+RESTORED = ".restored"  # in a run folder copied back from a published study (`layerwise.study_run.restore_published`): where from
 
 def run_state(spec: RunSpec) -> str:
-    "`done` when `spec.folder` holds a finished run with the same parameters and config files (those its `done.json` names under `configs`), `failed`, `stale` or `missing`"
+    "`done` when `spec.folder` holds a finished run with the same parameters and config files (those its `done.json` names under `configs`; a run recorded without them only if restored from a published study), `failed`, `stale` or `missing`"
     folder = Path(spec.folder)
     if (folder/DONE).is_file():
         done = json.loads((folder/DONE).read_text())
-        return "done" if done.get("params") == spec.params and not changed_configs(done.get("configs", {})) else "stale"
+        checkable = "configs" in done or (folder/RESTORED).is_file()  # a run recorded before config files were noted cannot be checked: it runs again
+        return "done" if done.get("params") == spec.params and checkable and not changed_configs(done.get("configs", {})) else "stale"
     return "failed" if (folder/ERROR).is_file() else "missing"
 
 # %% ../nbs/20_batch.ipynb #3f124fa2

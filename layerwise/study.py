@@ -442,13 +442,20 @@ def credited(call: dict, batch: str, finished_at: list) -> bool:
 
 # %% ../nbs/23_study.ipynb #0c9ced4a
 def credited_calls(dataset_folder, batch: str | None = None) -> list[dict]:
-    "The calls in `dataset_folder`'s `run.json` that finished runs of `batch` (default: any batch) still published; [] without `run.json`"
+    "The calls in `dataset_folder`'s `run.json` that finished runs of `batch` (default: any batch) still published, each with the interrupted calls at its commit just before it (its runs continued from their saved training state); [] without `run.json`"
     d = Path(dataset_folder)
     if not (d/"run.json").is_file(): return []
     rec = json.loads((d/"run.json").read_text()); batches = [batch] if batch else list(rec.get("batches") or {})
     times, timed = {b: _finished_at(d/b) for b in batches}, [c for c in rec.get("calls", []) if c.get("started")]
     untimed = {b: [t for t in ts if not any(credited(c, b, [t]) for c in timed)] for b, ts in times.items()}  # what a call with a start explains is not a date's evidence
-    return [c for c in rec.get("calls", []) if any(credited(c, b, times[b] if c.get("started") else untimed[b]) for b in batches)]
+    calls = rec.get("calls", [])
+    kept = {i for i, c in enumerate(calls) if any(credited(c, b, times[b] if c.get("started") else untimed[b]) for b in batches)}
+    for i in sorted(kept):
+        j = i - 1
+        while j >= 0 and j not in kept and calls[j].get("interrupted") and calls[j].get("commit") == calls[i].get("commit") \
+                and set(calls[j].get("batches", [])) & set(calls[i].get("batches", [])) & set(batches):
+            kept.add(j); j -= 1
+    return [c for i, c in enumerate(calls) if i in kept]
 
 def provenance(dataset_folder, batch: str | None = None) -> str | None:
     "The provenance line of `batch` (default: every batch) from the calls in `run.json` that finished its published runs, or the first paragraph of `RUN.md` in `dataset_folder`; None if neither"
@@ -456,9 +463,9 @@ def provenance(dataset_folder, batch: str | None = None) -> str | None:
     if (d/"run.json").is_file():
         calls = credited_calls(d, batch)
         if not calls: return None
-        wall, n = sum(float(c.get("wall_s") or 0) for c in calls), len(calls)
+        wall, n, stopped = sum(float(c.get("wall_s") or 0) for c in calls), len(calls), sum(bool(c.get("interrupted")) for c in calls)
         parts = [" + ".join(f"`{c}`" for c in _distinct(calls, "command")), _at_commits(_distinct(calls, "commit")),
-                 " / ".join(f"on {g}" for g in _distinct(calls, "gpu")), f"{_duration(wall)} wall time" + (f" in {n} calls" if n > 1 else ""),
+                 " / ".join(f"on {g}" for g in _distinct(calls, "gpu")), f"{_duration(wall)} wall time" + (f" in {n} calls" if n > 1 else "") + (f" ({stopped} interrupted)" if stopped else ""),
                  " to ".join(dict.fromkeys([calls[0].get("date") or "", calls[-1].get("date") or ""]))]
         notes = " ".join(f"{v[0].upper()}{v[1:]}." for v in _distinct(calls, "note"))
         return "Provenance: " + ", ".join(p for p in parts if p) + "." + (f" {notes}" if notes else "")
@@ -541,7 +548,7 @@ def _md_head(s: dict) -> list[str]:
             *([s["provenance"] + "\n"] if s["provenance"] else []), *_md_partial(s),
             f"Runs: {f['n_runs']} finished runs of `{s['experiment']}` ({', '.join(map(label, ms))}, {n} blocks, seeds {', '.join(map(str, f['seeds']))}; "
             f"parameters {s['params']}) recorded on {', '.join(f['devices'])} at commit {', '.join(f['commits'])}; "
-            f"{_duration(f['seconds'])} of run time in all.\n",
+            f"{_duration(f['seconds'])} of run time in all (a run resumed after an interruption: its last part only).\n",
             "Questions:\n", *[f"{i + 1}. **{q}** ({k})" for i, (k, q) in enumerate(QUESTIONS)],
             f"\nThis page makes {s['tests']['total']} tests: per model, {'/'.join(map(str, q2))} paired t-tests between estimators (Q2, Holm-corrected "
             "within the model) and 3 tests (one-sample t, sign, permutation) of each of the 2 depth statistics (Q3, Fisher and ablation; not corrected: "

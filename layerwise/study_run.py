@@ -6,7 +6,7 @@
 from __future__ import annotations
 import datetime, json, shutil, signal, threading, time
 from pathlib import Path
-from .batch import (DONE, BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
+from .batch import (DONE, RESTORED, BatchError, add_executor_options, default_out, find_experiment, gpus_option, notebook_parameters, plan_batches,
                              raise_if_failed, read_plan, run_batches, run_state, _raise_interrupt, _write_plan)
 from .paths import configs_dir, repo_root
 from .report import atomic_write, environment, to_jsonable
@@ -36,12 +36,12 @@ def publish_batch(batch_folder, dest) -> Path:
 
 # %% ../nbs/25_study_run.ipynb #277b7aaa
 def restore_published(batch, dest) -> int:
-    "Copy back into planned `batch` every run it lacks that published batch folder `dest` finished with the same parameters; returns how many"
+    "Copy back into planned `batch` every run it lacks that published batch folder `dest` finished with the same parameters, marked `RESTORED` (a published run counts as finished even if recorded without its config files); returns how many"
     n = 0
     for spec in batch.runs:
         src = Path(dest)/Path(spec.folder).relative_to(batch.folder)
         if run_state(spec) == "missing" and (src/DONE).is_file() and json.loads((src/DONE).read_text()).get("params") == spec.params:
-            shutil.copytree(src, spec.folder); n += 1
+            shutil.copytree(src, spec.folder); Path(spec.folder, RESTORED).write_text(str(src)); n += 1
     return n
 
 # %% ../nbs/25_study_run.ipynb #75bf877c
@@ -83,7 +83,7 @@ def _check_only(only: list[str], plan: dict) -> list[str]:
     return only
 
 # %% ../nbs/25_study_run.ipynb #c9334420
-STALE = ".stale"  # in a batch folder: runs that finished with other parameters than the plan's, or read config files that changed since
+STALE = ".stale"  # in a batch folder: runs that finished with other parameters than the plan's, read config files that changed since, or cannot be checked
 
 def set_aside_stale(batch) -> list[Path]:
     "Move each run of planned `batch` that finished with other parameters or config files into `batch.folder`/`STALE` (replacing an older copy there); returns where they went"
@@ -118,7 +118,7 @@ def run_study(dataset="ml-100k", preset="full", seeds="0-4", config=None, jobs=N
     if only: plan = {n: plan[n] for n in _check_only(only, plan)}
     root = Path(out or default_out("study"))/dataset; batches = plan_batches(plan, seeds, preset, root)
     dest = Path(dest or repo_root()/"results"/"study"/dataset)
-    for b in batches: restore_published(b, dest/Path(b.folder).name)
+    for b in batches: set_aside_stale(b); restore_published(b, dest/Path(b.folder).name)  # a published run replaces one that cannot be kept
     if publish_only: return publish_study(root, batches, dest, dataset, ran=False)
     t0, before, outcomes = time.time(), [_n_done(b) for b in batches], None
     try: outcomes = run_batches(batches, jobs, scheduler, gpus=gpus)
