@@ -12,17 +12,17 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from .batch import parse_condition
 from .report import atomic_write, markdown_table, to_jsonable
-from .stats import describe, paired_tests, share_gap_test
+from .stats import describe, paired_tests, share_gap_test, t_interval
 
 # %% auto #0
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'batch_plan', 'finished',
-           'unfinished_runs', 'load_layer_runs', 'block_shares', 'estimator_shares', 'which_blocks', 'label',
-           'q1_finding', 'plot_shares', 'agreement_table', 'which_estimator', 'q2_finding', 'plot_agreement',
-           'depth_test', 'verdict_word', 'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'depth_trend',
-           'trend_word', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary', 'representations',
-           'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited', 'credited_calls',
-           'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary', 'partial_sentence',
-           'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
+           'unfinished_runs', 'load_layer_runs', 'block_shares', 'estimator_shares', 'depth_trend', 'seed_trends',
+           'trend_word', 'trend_ci', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
+           'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
+           'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary',
+           'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited',
+           'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary',
+           'partial_sentence', 'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -72,13 +72,39 @@ def _describe_columns(x) -> list[dict]:
 # %% ../nbs/23_study.ipynb #a6c636e9
 CONCENTRATION = ("gini", "normalized_entropy", "top1_share", "hhi")
 
+# %% ../nbs/23_study.ipynb #5b9c2e41
+def depth_trend(values) -> float:
+    "Spearman correlation of `values` (one per block, in depth order) with the block index; nan for fewer than 3 blocks or a constant profile"
+    v = np.asarray(values, dtype=float)
+    return float(sps.spearmanr(range(len(v)), v)[0]) if len(v) > 2 and np.isfinite(v).all() and np.ptp(v) > 0 else math.nan
+
+def seed_trends(profiles) -> dict:
+    "`describe` of the `depth_trend` of each seed's profile (rows of `profiles`: seeds x blocks; undefined ones left out), its 95% CI through Fisher's z"
+    rhos = np.array([r for r in map(depth_trend, profiles) if math.isfinite(r)])
+    d = describe(rhos)
+    if d["ci_low"] is not None:  # a t-interval on atanh(rho), mapped back: it stays inside [-1, 1]
+        lo, hi = t_interval(np.arctanh(np.clip(rhos, -0.999, 0.999)))
+        d.update(ci_low=float(np.tanh(lo)), ci_high=float(np.tanh(hi)))
+    return d
+
+def trend_word(trend: dict) -> str:
+    "'rises with depth', 'falls with depth' (the CI of `seed_trends` result `trend` excludes 0) or 'has no clear trend with depth'"
+    if trend.get("ci_low") is not None and trend["ci_low"] > 0: return "rises with depth"
+    if trend.get("ci_high") is not None and trend["ci_high"] < 0: return "falls with depth"
+    return "has no clear trend with depth"
+
+def trend_ci(trend: dict) -> str:
+    "'Spearman +0.55 [+0.31, +0.79] over 5 seeds' for `seed_trends` result `trend`"
+    ci = "" if trend.get("ci_low") is None else f" [{trend['ci_low']:+.2f}, {trend['ci_high']:+.2f}]"
+    return f"Spearman {trend['mean']:+.2f}{ci} over {trend['n']} seed{'s' * (trend['n'] != 1)}"
+
 # %% ../nbs/23_study.ipynb #44e73cc9
 def which_blocks(runs: list[dict]) -> dict:
-    "Q1 for one model's `runs`: per-estimator share profiles (mean, 95% t-CI per block), Fisher concentration, critical-mass sets"
+    "Q1 for one model's `runs`: per-estimator share profiles (mean, 95% t-CI per block), the Fisher profile's trend with depth, Fisher concentration, critical-mass sets"
     shares = estimator_shares(runs); n = shares["fisher"].shape[1]
     sets = [sorted(r["critical_layers"]["mass"]) for r in runs]
     return {"n_blocks": n, "seeds": [r["seed"] for r in runs], "shares": {k: v.tolist() for k, v in shares.items()},
-            "profiles": {k: _describe_columns(v) for k, v in shares.items()},
+            "profiles": {k: _describe_columns(v) for k, v in shares.items()}, "fisher_trend": seed_trends(shares["fisher"]),
             "n_undefined": {k: int((~np.isfinite(v).all(1)).sum()) for k, v in shares.items()},
             "concentration": {k: describe([r["concentration"][k] for r in runs]) for k in CONCENTRATION},
             "critical_mass": {"mass": runs[0]["config"]["critical_mass"], "sets": sets, "counts": [sum(b in s for s in sets) for b in range(n)]}}
@@ -273,29 +299,20 @@ def posterior_scale(runs: list[dict]) -> str:
 
 # %% ../nbs/23_study.ipynb #9a9918f2
 def uncertainty_profile(runs: list[dict]) -> dict:
-    "Q4 for one model's `runs`: per perturbed layer, epistemic, aleatoric and total uncertainty (mean, 95% t-CI), and the all-layers numbers"
+    "Q4 for one model's `runs`: per perturbed layer, epistemic, aleatoric and total uncertainty (mean, 95% t-CI), its trend over the blocks, and the all-layers numbers"
     per = [{p["layer"]: p for p in r["uncertainty"]["per_layer"]} for r in runs]; layers = list(per[0])
     return {"method": runs[0]["uncertainty"].get("method"), "layers": layers, "posterior": posterior_scale(runs),
             "per_layer": {k: [describe([p[l][k] for p in per]) for l in layers] for k in UNCERTAINTY},
+            "epistemic_trend": seed_trends([[p[l]["epistemic"] for l in layers if l.startswith("block")] for p in per]),
             "overall": {k: describe([r["uncertainty"]["overall"][k] for r in runs]) for k in UNCERTAINTY}}
 
 # %% ../nbs/23_study.ipynb #02056126
-def depth_trend(values) -> float:
-    "Spearman correlation of `values` (one per block, in depth order) with the block index; nan for fewer than 3 blocks"
-    return float(sps.spearmanr(range(len(values)), values)[0]) if len(values) > 2 else math.nan
-
-def trend_word(rho: float) -> str:
-    "'rises', 'falls' or 'is flat' for a `depth_trend` `rho` (flat also where it is undefined)"
-    return "rises" if rho > 0 else "falls" if rho < 0 else "is flat"
-
 def q4_finding(model: str, q4: dict) -> str:
     "The Q4 sentence for `model`: largest and smallest epistemic uncertainty, its trend over the blocks, the aleatoric range"
     L, ep, al = q4["layers"], q4["per_layer"]["epistemic"], _col(q4["per_layer"]["aleatoric"], "mean")
     m = _col(ep, "mean"); hi, lo = int(np.nanargmax(m)), int(np.nanargmin(m))
-    blocks = [i for i, l in enumerate(L) if l.startswith("block")]
-    rho = depth_trend(m[blocks])
-    trend = ("" if not math.isfinite(rho) else
-             f"; across the blocks it {trend_word(rho)} with depth (Spearman {rho:+.2f} of the mean vs block index)")
+    t = q4["epistemic_trend"]
+    trend = "" if t["mean"] is None else f"; across the blocks it {trend_word(t)} ({trend_ci(t)})"
     return (f"{label(model)} ({label(q4['method'])} posterior, one layer perturbed at a time): epistemic uncertainty is largest for {L[hi]} "
             f"({_ci(ep[hi])} nats) and smallest for {L[lo]} ({_ci(ep[lo])}){trend}; aleatoric ranges from {np.nanmin(al):.2f} "
             f"({L[int(np.nanargmin(al))]}) to {np.nanmax(al):.2f} nats ({L[int(np.nanargmax(al))]}).")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, depth_trend, label, partial_sentence, provenance, trend_word, verdict_word, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, partial_sentence, provenance, trend_ci, trend_word, verdict_word, write_page
 from .report import markdown_table
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
@@ -57,20 +57,22 @@ def layer_outcomes(study: dict) -> dict[str, dict[str, dict]]:
     "Model -> layer question id -> {'text': its short answer, 'key': what another dataset must repeat for it to hold}, from layer summary `study`"
     out = {}
     for m, ms in study["models"].items():
-        fisher = [_mean(d) for d in ms["q1"]["profiles"]["fisher"]]; rho, top = depth_trend(fisher), int(np.nanargmax(fisher))
+        top, ft, et = int(np.nanargmax([_mean(d) for d in ms["q1"]["profiles"]["fisher"]])), ms["q1"]["fisher_trend"], ms["q4"]["epistemic_trend"]
         best = ms["q2"]["best"]; sp = ms["q2"]["agreement"][best]["spearman"]; sig = sp.get("ci_low") is not None and sp["ci_low"] > 0
         L, ep = ms["q4"]["layers"], _col(ms["q4"]["per_layer"]["epistemic"], "mean")
-        erho = depth_trend(ep[[i for i, l in enumerate(L) if l.startswith("block")]])
         verdicts = {k: verdict_word(t).split(" (")[0] for k, t in ms["q3"].items()}
-        out[m] = {"Q1": {"text": f"Fisher mass {trend_word(rho)} with depth (Spearman {rho:+.2f}), most in block {top}", "key": trend_word(rho)},
+        out[m] = {"Q1": {"text": f"Fisher mass {trend_word(ft)} ({trend_ci(ft)}), most in block {top}", "key": trend_word(ft)},
                   "Q2": {"text": f"{label(best)} best, Spearman {sp['mean']:.2f} (its CI {'excludes' if sig else 'includes'} 0)", "key": [best, sig]},
                   "Q3": {"text": "; ".join(f"{label(k)}: {v}" for k, v in verdicts.items()), "key": verdicts},
-                  "Q4": {"text": f"epistemic {trend_word(erho)} with depth (Spearman {erho:+.2f}), largest for {L[int(np.nanargmax(ep))]}", "key": trend_word(erho)}}
+                  "Q4": {"text": f"epistemic {trend_word(et)} ({trend_ci(et)}), largest for {L[int(np.nanargmax(ep))]}", "key": trend_word(et)}}
     return out
 
 def across_datasets(folders) -> dict | None:
     "Per layer question and model, the short answer on each published study folder of `folders` that has a layer page, and whether it holds on all; None for fewer than 2"
     studies = {Path(f).name: _read(Path(f)/"layers"/"study.json") for f in sorted(folders, key=lambda f: Path(f).name)}
+    old = [ds for ds, s in studies.items() if s and any("fisher_trend" not in ms["q1"] for ms in s["models"].values())]
+    if old: raise ValueError(f"{', '.join(f'{ds}/layers/study.json' for ds in old)}: written before the per-seed depth trends; "
+                             f"republish with `layerwise study --dataset {old[0]} --publish-only`")
     outcomes = {ds: layer_outcomes(s) for ds, s in studies.items() if s}
     if len(outcomes) < 2: return None
     models = list(dict.fromkeys(m for o in outcomes.values() for m in o))
@@ -106,7 +108,7 @@ def answers_markdown(s: dict) -> str:
     if x := s.get("across"):
         lines += ["## Across datasets\n", "Does each answer hold on every dataset? It holds where all datasets repeat its direction or verdict: Q1 the "
                   "direction of the Fisher profile with depth, Q2 the best estimator and whether its CI excludes 0, Q3 both depth verdicts, Q4 the "
-                  "direction of the epistemic uncertainty with depth.\n",
+                  "direction of the epistemic uncertainty with depth (a direction only where the CI of the per-seed Spearman correlation excludes 0).\n",
                   markdown_table([{"question": r["question"], "model": label(r["model"]), **r["answers"], "holds on all": "yes" if r["holds"] else "no"}
                                   for r in x["rows"]]), ""]
     return "\n".join(lines)
