@@ -10,10 +10,11 @@ import matplotlib.pyplot as plt
 from ..recommender.data import SequenceSplit
 from ..recommender.models import SeqRecommender
 from ..recommender.train import left_pad
+from .importance import shapley_values
 
 # %% auto #0
-__all__ = ['HistoryMasker', 'HistoryExplanation', 'explain_history', 'explain_user', 'recency_profile', 'item_label',
-           'plot_history_attribution']
+__all__ = ['HistoryMasker', 'HistoryExplanation', 'explain_history', 'explain_user', 'coalition_histories', 'history_shapley',
+           'recency_profile', 'item_label', 'plot_history_attribution']
 
 # %% ../../nbs/13_explain.ipynb #90e6f818
 class HistoryMasker:
@@ -86,18 +87,43 @@ def explain_user(model: SeqRecommender, split: SequenceSplit, user: int, stage="
     item = None if target == "top" else int(split.targets(stage)[user]) if target == "true" else int(target)
     return explain_history(model, split.history(stage)[user], item, **kwargs)
 
+# %% ../../nbs/13_explain.ipynb #e057c2d9
+def coalition_histories(x: np.ndarray, players: np.ndarray, pad: int) -> np.ndarray:
+    "Every coalition of the `players` (bool (T,)) of left-padded history `x` (T,) as histories (2^n, T): row k keeps the j-th player (oldest first) iff bit j of k is set; removed items are dropped and the rest re-left-padded, as `HistoryMasker` does"
+    pos = np.flatnonzero(players)
+    k = np.arange(2 ** len(pos))
+    keep = np.repeat((x != pad)[None], len(k), 0)
+    keep[:, pos] = (k[:, None] >> np.arange(len(pos))) & 1
+    order = np.argsort(keep, axis=1, kind="stable")  # removed positions first, the kept ones in their order at the end
+    return np.where(np.take_along_axis(keep, order, 1), x[order], pad)
+
+@torch.no_grad()
+def history_shapley(model: SeqRecommender, histories, n_players: int, max_rows=8192) -> dict:
+    "Exact SHAP values of each history's top-1 score (logit) over its last `n_players` items: `values` (U, n_players, oldest first), `items`, `base` (older items only), `full`"
+    model.eval()
+    device, masker = next(model.parameters()).device, HistoryMasker(model.pad, n_players)
+    xs = left_pad([np.asarray(h) for h in histories], model.cfg.max_len, model.pad).numpy()
+    if not model.causal: xs[:, 0] = model.pad  # BERT4Rec never sees the oldest of max_len items
+    players = [masker.players(x) for x in xs]
+    short = [u for u, p in enumerate(players) if p.sum() != n_players]
+    if short: raise ValueError(f"history_shapley: histories {short[:5]} have fewer than {n_players} visible items")
+    score = lambda rows, items: torch.cat([model(torch.as_tensor(r, device=device)).gather(1, i[:, None])[:, 0].double()
+                                           for r, i in zip(rows.split(max_rows), items.split(max_rows))]).cpu()
+    xt = torch.as_tensor(xs)
+    items = torch.cat([model(r.to(device)).argmax(-1).cpu() for r in xt.split(max_rows)])
+    rows = torch.as_tensor(np.concatenate([coalition_histories(x, p, model.pad) for x, p in zip(xs, players)]))
+    table = score(rows, items.repeat_interleave(2 ** n_players)).view(len(xs), -1).T.numpy()  # (2^n, U)
+    return {"values": shapley_values(table).T, "items": items.numpy(), "base": table[0], "full": table[-1]}
+
 # %% ../../nbs/13_explain.ipynb #76a756f5
 def recency_profile(model: SeqRecommender, split: SequenceSplit, n_users=32, n_positions=8, stage="valid", seed=0) -> dict:
     "Mean share of absolute SHAP attribution of the top-1 score on each of the last `n_positions` history items (t-1 first) over `n_users` users"
     hist = split.history(stage); eligible = np.flatnonzero([len(h) >= n_positions for h in hist])
     if not len(eligible): raise ValueError(f"recency_profile: no user has {n_positions} items in the {stage} history")
     users = np.sort(np.random.default_rng(seed).choice(eligible, min(n_users, len(eligible)), replace=False))
-    shares = []
-    for u in users:
-        e = explain_history(model, hist[u], n_players=n_positions, algorithm="exact")
-        v = np.abs(e.values[HistoryMasker(e.pad, n_positions).players(e.history)])[::-1]  # t-1, t-2, ...
-        shares.append(v / v.sum() if v.sum() > 0 else np.full(len(v), np.nan))
-    s = np.array(shares)
+    v = np.abs(history_shapley(model, [hist[u] for u in users], n_positions)["values"])[:, ::-1]  # t-1, t-2, ...
+    total = v.sum(1, keepdims=True)
+    s = np.divide(v, total, out=np.full(v.shape, np.nan), where=total > 0)
     return {"positions": [f"t-{j + 1}" for j in range(n_positions)], "share": np.nanmean(s, 0).tolist(), "per_user": s.tolist(), "n_users": len(users)}
 
 # %% ../../nbs/13_explain.ipynb #505b52e5

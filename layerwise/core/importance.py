@@ -16,10 +16,11 @@ from ..recommender.metrics import target_ranks
 from ..recommender.train import left_pad, user_tensors
 
 # %% auto #0
-__all__ = ['ImportanceConfig', 'user_ndcg', 'skip_ndcg', 'ablation_drops', 'ablation_importance', 'block_importance',
-           'coalition_value', 'greedy_removal', 'iterative_removal', 'gradient_importance', 'influence_sums',
-           'block_influence', 'exact_shapley', 'layer_shapley', 'agreement', 'bootstrap_agreement',
-           'estimate_importance', 'plot_importance', 'plot_agreement']
+__all__ = ['ImportanceConfig', 'ndcg10', 'user_ndcg', 'skip_ndcg', 'ablation_drops', 'ablation_importance', 'block_importance',
+           'coalition_value', 'presence', 'coalition_ndcg', 'coalition_means', 'ablation_columns', 'greedy_removal',
+           'iterative_removal', 'gradient_importance', 'influence_sums', 'block_influence', 'shapley_values',
+           'exact_shapley', 'layer_shapley', 'agreement', 'bootstrap_agreement', 'estimate_importance',
+           'plot_importance', 'plot_agreement']
 
 # %% ../../nbs/12_importance.ipynb #e7eb9a06
 @dataclass
@@ -38,13 +39,16 @@ class ImportanceConfig:
         assert self.n_users >= 0 and self.n_boot >= 0 and self.batch_size >= 1, "n_users, n_boot >= 0 and batch_size >= 1 required"
 
 # %% ../../nbs/12_importance.ipynb #4e175661
+def ndcg10(ranks: torch.Tensor) -> np.ndarray:
+    "NDCG@10 of 0-based target ranks (any shape), as a NumPy array: 1 / log2(rank + 2) inside the top 10, else 0"
+    ranks = ranks.cpu().numpy()
+    return np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0)
+
 @torch.no_grad()
 def user_ndcg(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256) -> np.ndarray:
     "NDCG@10 of each user (N,) for left-padded histories `hist` (N, T) and `targets` (N,)"
     model.eval()
-    ranks = torch.cat([target_ranks(model(h), t) for h, t in zip(hist.split(batch_size), targets.split(batch_size))])
-    ranks = ranks.cpu().numpy()
-    return np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0)
+    return ndcg10(torch.cat([target_ranks(model(h), t) for h, t in zip(hist.split(batch_size), targets.split(batch_size))]))
 
 # %% ../../nbs/12_importance.ipynb #d34f5d0d
 def skip_ndcg(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, batch_size=256) -> np.ndarray:
@@ -82,6 +86,32 @@ def coalition_value(model: SeqRecommender, hist: torch.Tensor, targets: torch.Te
             with model.skip_blocks([l for l, keep in enumerate(row) if not keep]): cache[row] = user_ndcg(model, hist, targets, batch_size).mean()
         return cache[row]
     return value
+
+# %% ../../nbs/12_importance.ipynb #9c6c6f0d
+def presence(k: int, n: int) -> tuple[bool, ...]:
+    "Coalition number `k` of `n` players as a presence tuple: player l is present iff bit l of k is set"
+    return tuple(bool(k >> l & 1) for l in range(n))
+
+@torch.no_grad()
+def coalition_ndcg(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, max_rows=8192) -> np.ndarray:
+    "NDCG@10 of every user under every coalition of blocks (2^L, N); row k keeps the blocks of `presence(k, L)`"
+    model.eval()
+    n_coalitions = 2 ** len(model.blocks)
+    per_chunk, ranks = max(1, max_rows // n_coalitions), []
+    for h, t in zip(hist.split(per_chunk), targets.split(per_chunk)):
+        last = model.encode_coalitions(model.model_input(h))[:, :, -1]  # (2^L, b, H)
+        ranks.append(target_ranks(model.logits(last).flatten(0, 1), t.repeat(n_coalitions)).view(n_coalitions, -1))
+    return ndcg10(torch.cat(ranks, 1))
+
+def coalition_means(per_user: np.ndarray) -> dict:
+    "A full cache for `coalition_value` from `coalition_ndcg`'s table: presence tuple -> the users' mean NDCG@10"
+    n = len(per_user).bit_length() - 1
+    return {presence(k, n): per_user[k].mean() for k in range(len(per_user))}
+
+def ablation_columns(per_user: np.ndarray) -> np.ndarray:
+    "`skip_ndcg`'s (N, 1 + L) from `coalition_ndcg`'s table: every block, then each block alone skipped"
+    full = len(per_user) - 1
+    return per_user[[full, *(full ^ (1 << l) for l in range(full.bit_length()))]].T
 
 # %% ../../nbs/12_importance.ipynb #55959207
 def greedy_removal(value, n: int) -> tuple[list[int], list[float]]:
@@ -141,15 +171,19 @@ def block_influence(model: SeqRecommender, hist: torch.Tensor, batch_size=256, s
     return {"block_influence": bi.sum(0) / count.sum(), "angular_distance": ang.sum(0) / count.sum()}
 
 # %% ../../nbs/12_importance.ipynb #44d9c6f3
+def shapley_values(table) -> np.ndarray:
+    "Exact Shapley values (n, ...) of games given by their values on all 2^n coalitions, `table` (2^n, ...): row k is coalition `presence(k, n)`"
+    v = np.asarray(table, dtype=float)
+    n, k = len(v).bit_length() - 1, np.arange(len(v))
+    if len(v) != 2 ** n: raise ValueError(f"shapley_values: expected 2^n rows, got {len(v)}")
+    size = np.array([bin(c).count("1") for c in k])
+    weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
+    without = [k[(k >> i & 1) == 0] for i in range(n)]  # the coalitions that lack player i
+    return np.stack([np.tensordot(weight[size[c]], v[c | (1 << i)] - v[c], axes=1) for i, c in enumerate(without)])
+
 def exact_shapley(value, n: int) -> np.ndarray:
     "Shapley values of `n` players for `value` (bool presence tuple of length `n` -> float), from all 2^n coalitions"
-    v = {c: float(value(c)) for c in itertools.product((False, True), repeat=n)}
-    weight = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
-    phi = np.zeros(n)
-    for c, vc in v.items():
-        for i in (j for j in range(n) if not c[j]):
-            phi[i] += weight[sum(c)] * (v[c[:i] + (True,) + c[i + 1:]] - vc)
-    return phi
+    return shapley_values([float(value(presence(k, n))) for k in range(2 ** n)])
 
 # %% ../../nbs/12_importance.ipynb #b74eebb3
 def layer_shapley(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, algorithm="exact", max_evals=2000,
@@ -157,6 +191,7 @@ def layer_shapley(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tens
     "Shapley values of the blocks for the users' NDCG@10 (a coalition keeps its blocks, skips the rest), with v(all), v(none)"
     if algorithm not in ("exact", "permutation"): raise ValueError(f"algorithm: expected 'exact' or 'permutation', got {algorithm!r}")
     n_layers, cache = len(model.blocks), {} if cache is None else cache
+    if algorithm == "exact" and len(cache) < 2 ** n_layers: cache.update(coalition_means(coalition_ndcg(model, hist, targets)))
     value = coalition_value(model, hist, targets, batch_size, cache)
     if algorithm == "exact": phi = exact_shapley(value, n_layers)
     else:
@@ -168,9 +203,9 @@ def layer_shapley(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tens
     return {"shapley": np.asarray(phi), "v_all": float(v_all), "v_none": float(v_none), "n_coalitions": len(cache)}
 
 # %% ../../nbs/12_importance.ipynb #980a44ae
-def _fast_scores(model, hist, targets, batch_size) -> dict[str, np.ndarray]:
-    "Ablation, gradient and similarity estimators (everything but Shapley and iterative removal) on one set of users"
-    return {"ablation": ablation_drops(model, hist, targets, batch_size), **gradient_importance(model, hist, targets, batch_size),
+def _fast_scores(model, hist, targets, batch_size, skipped=None) -> dict[str, np.ndarray]:
+    "Ablation (from `skipped`, `skip_ndcg`'s table, when given), gradient and similarity estimators (everything but Shapley and iterative removal) on one set of users"
+    return {"ablation": ablation_drops(model, hist, targets, batch_size, skipped), **gradient_importance(model, hist, targets, batch_size),
             **block_influence(model, hist, batch_size)}
 
 # %% ../../nbs/12_importance.ipynb #e67e5c5a
@@ -185,10 +220,11 @@ def agreement(scores: dict[str, np.ndarray], reference="ablation") -> pd.DataFra
 
 # %% ../../nbs/12_importance.ipynb #7dd9645c
 def bootstrap_agreement(model: SeqRecommender, hist: torch.Tensor, targets: torch.Tensor, n_boot=100, seed=0,
-                        batch_size=256, level=0.95) -> pd.DataFrame:
-    "Percentile CIs (`level`) over `n_boot` user resamples of the agreement of the non-Shapley estimators with ablation; ablation and Block Influence resample per-user parts computed once, the gradients are recomputed"
+                        batch_size=256, level=0.95, skipped: np.ndarray | None = None) -> pd.DataFrame:
+    "Percentile CIs (`level`) over `n_boot` user resamples of the agreement of the non-Shapley estimators with ablation; ablation (from `skipped`, `skip_ndcg`'s table, computed when not given) and Block Influence resample per-user parts computed once, the gradients are recomputed"
     rng, tables = np.random.default_rng(seed), []
-    nd, (bi, ang, count) = skip_ndcg(model, hist, targets, batch_size), influence_sums(model, hist, batch_size)
+    nd = skip_ndcg(model, hist, targets, batch_size) if skipped is None else skipped
+    bi, ang, count = influence_sums(model, hist, batch_size)
     for _ in range(n_boot):
         i = rng.integers(0, len(hist), len(hist)); idx = torch.as_tensor(i, device=hist.device)
         scores = {"ablation": ablation_drops(model, hist, targets, per_user=nd[i]), **gradient_importance(model, hist[idx], targets[idx], batch_size),
@@ -201,13 +237,15 @@ def bootstrap_agreement(model: SeqRecommender, hist: torch.Tensor, targets: torc
 # %% ../../nbs/12_importance.ipynb #c7d28c74
 def estimate_importance(model: SeqRecommender, split: SequenceSplit, cfg: ImportanceConfig | None = None, seed: int = 0) -> dict:
     "Every estimator on the users `cfg` and `seed` choose: `scores` (name -> (n_layers,)), `agreement` (+ bootstrap CIs), v(all), v(none), `removal`"
-    cfg, cache = cfg or ImportanceConfig(), {}
+    cfg = cfg or ImportanceConfig()
     hist, targets = user_tensors(model, split, cfg.stage, cfg.n_users, seed)
+    per_user = coalition_ndcg(model, hist, targets) if cfg.shapley == "exact" else None  # every coalition, for all three
+    cache, skipped = ({}, None) if per_user is None else (coalition_means(per_user), ablation_columns(per_user))
     sh = layer_shapley(model, hist, targets, cfg.shapley, cfg.max_evals, seed, cfg.batch_size, cache)
     rm = iterative_removal(model, hist, targets, cfg.batch_size, cache)
-    scores = {**_fast_scores(model, hist, targets, cfg.batch_size), "shapley": sh["shapley"], "iterative_removal": rm["importance"]}
+    scores = {**_fast_scores(model, hist, targets, cfg.batch_size, skipped), "shapley": sh["shapley"], "iterative_removal": rm["importance"]}
     table = agreement(scores)
-    if cfg.n_boot: table = table.join(bootstrap_agreement(model, hist, targets, cfg.n_boot, seed, cfg.batch_size))
+    if cfg.n_boot: table = table.join(bootstrap_agreement(model, hist, targets, cfg.n_boot, seed, cfg.batch_size, skipped=skipped))
     return {"scores": scores, "agreement": table.to_dict(orient="index"), "v_all": sh["v_all"], "v_none": sh["v_none"], "n_users": len(hist),
             "removal": {"order": rm["order"], "ndcg": rm["ndcg"]}}
 

@@ -99,3 +99,27 @@ def skip_blocks(self: SeqRecommender, skipped):
     self.backbone.encoder.layer = nn.ModuleList([b for i, b in enumerate(layers) if i not in skipped])
     try: yield self
     finally: self.backbone.encoder.layer = layers
+
+# %% ../../nbs/02_models.ipynb #b4bbea9b
+class _EveryCoalition(nn.Module):
+    "Stands in for the encoder's list of blocks: called once, it runs them over every subset of them, stacked along the batch (see `encode_coalitions`)"
+    def __init__(self, layers: nn.ModuleList): super().__init__(); self.layers = layers
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        n_seqs, states, as_tuple = len(hidden_states), hidden_states, False
+        for layer in self.layers:
+            mask = attention_mask
+            if mask is not None and len(mask) == n_seqs: mask = mask.repeat(len(states) // n_seqs, *[1] * (mask.dim() - 1))
+            out = layer(states, mask)
+            as_tuple = isinstance(out, tuple)  # older Hugging Face blocks return (hidden_states, ...)
+            states = torch.cat([states, out[0] if as_tuple else out])  # [block skipped, block kept]
+        return (states,) if as_tuple else states
+
+@patch
+@torch.no_grad()
+def encode_coalitions(self: SeqRecommender, seqs: torch.Tensor) -> torch.Tensor:
+    "Hidden states (2^n_layers, B, T, H) of `seqs` under every subset of the blocks: entry k keeps block l iff bit l of k is set (the rest skipped, as `skip_blocks` does)"
+    encoder = self.backbone.encoder
+    layers, encoder.layer = encoder.layer, nn.ModuleList([_EveryCoalition(encoder.layer)])
+    try: hidden = self.encode(seqs)
+    finally: encoder.layer = layers
+    return hidden.unflatten(0, (-1, len(seqs)))
