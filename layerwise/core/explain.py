@@ -49,16 +49,20 @@ class HistoryExplanation:
     algorithm: str        # exact | permutation
 
 # %% ../../nbs/13_explain.ipynb #a6577eaf
+def _item_scores(model: SeqRecommender, hist: torch.Tensor, items: torch.Tensor, output: str, batch_size: int) -> torch.Tensor:
+    "Score (`output`: logit or log-probability) of `items[i]` after left-padded history `hist[i]` (n, T), in chunks of `batch_size`: float64 on the CPU"
+    device, out = next(model.parameters()).device, []
+    for h, i in zip(hist.split(batch_size), items.split(batch_size)):
+        s = model(h.to(device))  # (b, n_items)
+        out.append((s.log_softmax(-1) if output == "logprob" else s).gather(1, i.to(device)[:, None])[:, 0].double().cpu())
+    return torch.cat(out)
+
 def _score_fn(model: SeqRecommender, item: int, output: str, batch_size: int):
     "Vectorised value function for shap: left-padded histories (n, T) -> score of `item` (n,)"
-    device = next(model.parameters()).device
     @torch.no_grad()
     def f(hist: np.ndarray) -> np.ndarray:
-        out = []
-        for h in torch.as_tensor(hist, dtype=torch.long).split(batch_size):
-            s = model(h.to(device))  # (b, n_items)
-            out.append((s.log_softmax(-1) if output == "logprob" else s)[:, item].double().cpu())
-        return torch.cat(out).numpy()
+        h = torch.as_tensor(hist, dtype=torch.long)
+        return _item_scores(model, h, torch.full((len(h),), item), output, batch_size).numpy()
     return f
 
 # %% ../../nbs/13_explain.ipynb #f668e19c
@@ -107,12 +111,9 @@ def history_shapley(model: SeqRecommender, histories, n_players: int, max_rows=8
     players = [masker.players(x) for x in xs]
     short = [u for u, p in enumerate(players) if p.sum() != n_players]
     if short: raise ValueError(f"history_shapley: histories {short[:5]} have fewer than {n_players} visible items")
-    score = lambda rows, items: torch.cat([model(torch.as_tensor(r, device=device)).gather(1, i[:, None])[:, 0].double()
-                                           for r, i in zip(rows.split(max_rows), items.split(max_rows))]).cpu()
-    xt = torch.as_tensor(xs)
-    items = torch.cat([model(r.to(device)).argmax(-1).cpu() for r in xt.split(max_rows)])
+    items = torch.cat([model(r.to(device)).argmax(-1).cpu() for r in torch.as_tensor(xs).split(max_rows)])
     rows = torch.as_tensor(np.concatenate([coalition_histories(x, p, model.pad) for x, p in zip(xs, players)]))
-    table = score(rows, items.repeat_interleave(2 ** n_players)).view(len(xs), -1).T.numpy()  # (2^n, U)
+    table = _item_scores(model, rows, items.repeat_interleave(2 ** n_players), "score", max_rows).view(len(xs), -1).T.numpy()  # (2^n, U)
     return {"values": shapley_values(table).T, "items": items.numpy(), "base": table[0], "full": table[-1]}
 
 # %% ../../nbs/13_explain.ipynb #76a756f5

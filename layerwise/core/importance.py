@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_importance.ipynb #e12f1570
 from __future__ import annotations
-import itertools, math
+import math
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import scipy.stats
