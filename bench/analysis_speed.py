@@ -36,6 +36,7 @@ def main():
     model = SeqRecommender(cfg, split.n_items).to(a.device).eval()
     hist, targets = user_tensors(model, split, "valid", a.users, 0)
     L = len(model.blocks)
+    coalition_value(model, hist[:16], targets[:16])([True] * L), coalition_ndcg(model, hist[:16], targets[:16])  # warm-up (CUDA context, kernels)
     one, t_one = timed(lambda: exact_shapley(coalition_value(model, hist, targets), L))
     every, t_every = timed(lambda: exact_shapley(coalition_value(model, hist, targets, cache=coalition_means(coalition_ndcg(model, hist, targets))), L))
     users = [h for h in split.history("valid") if len(h) >= 8][: a.shap_users]

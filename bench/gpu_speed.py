@@ -8,8 +8,11 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
   video   seconds per training epoch (validation included) of the shipped SASRec config on Amazon Video
           (`configs/sasrec_video.yaml`) at each of `--batch-sizes` (lr unchanged): `video_s_per_epoch` (batch 64,
           the config's) and `video_s_per_epoch_by_batch`.
-  run     full SASRec runs of the shipped config to their best checkpoint (no time cap), one seed after another:
-          seconds per run (`ml100k_run_s`, mean) and test NDCG@10.
+  run     full SASRec runs of the shipped config to their early stop (no time cap), `--jobs` at a time (one process
+          each): seconds per run (`ml100k_run_s`, mean) and test NDCG@10.
+  recbole RecBole 1.2.1's SASRec (its defaults, `bench/recbole/run_recbole.py`) on the same ML-100k split, seeds and
+          `--jobs`: `recbole_ml100k_run_s` (mean wall seconds per run) and test NDCG@10. With `run` in the same command
+          (the same GPU, the same number of runs at a time) `ml100k_over_recbole` = ml100k_run_s / recbole_ml100k_run_s.
   batch   a command (default: the 8-block full-preset layer-analysis batch of both models, seeds 0-4) with
           nvidia-smi's GPU utilization sampled every 0.5 s: `gpu_util_mean` (fraction), peak memory, wall seconds.
   study   runs nothing: the published study's wall time (`study_wall_s`), summed over the calls in
@@ -17,7 +20,8 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
           with their commits and GPUs. The machine keys are not rewritten by this part alone.
 Usage: python bench/gpu_speed.py --parts epochs,run --device cuda --json bench/results/gpu_speed.json
 """
-import argparse, contextlib, json, os, signal, statistics, subprocess, sys, threading, time
+import argparse, contextlib, importlib.util, json, multiprocessing, os, signal, statistics, subprocess, sys, threading, time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 import torch, torch.nn.functional as F
@@ -79,18 +83,35 @@ def part_video(args) -> dict:
     return {"video_s_per_epoch": by_batch.get(cfg.batch_size), "video_s_per_epoch_by_batch": by_batch}
 
 
+def one_run(seed: int, device: str, threads: int = 0) -> dict:
+    "One full SASRec run of the shipped ML-100k config to its early stop: wall seconds and test NDCG@10"
+    if threads: torch.set_num_threads(threads)
+    cfg, _ = load_config(CONFIGS["sasrec"], None, [f"device={device}", f"seed={seed}", "max_minutes=0"])
+    split = load_split(cfg)
+    t0 = time.time()
+    model, h = fit(cfg, split, progress=False)
+    return {"seed": seed, "run_s": round(time.time() - t0, 1), "s_to_best": round(h["seconds_to_best"], 1),
+            "best_epoch": h["best_epoch"], "test_NDCG@10": evaluate(model, split, "test")["NDCG@10"]}
+
+
 def part_run(args) -> dict:
-    runs = []
-    for seed in args.seeds:
-        cfg, _ = load_config(CONFIGS["sasrec"], None, [f"device={args.device}", f"seed={seed}", "max_minutes=0"])
-        split = load_split(cfg)
-        t0 = time.time()
-        model, h = fit(cfg, split, progress=False)
-        runs.append({"seed": seed, "run_s": round(time.time() - t0, 1), "s_to_best": round(h["seconds_to_best"], 1),
-                     "best_epoch": h["best_epoch"], "test_NDCG@10": evaluate(model, split, "test")["NDCG@10"]})
-        print(json.dumps(runs[-1]), flush=True)
-    return {"ml100k_run_s": round(statistics.mean(r["run_s"] for r in runs), 1),
+    if args.jobs <= 1: runs = [one_run(s, args.device) for s in args.seeds]
+    else:  # one process per run, spawned (CUDA in each), the CPU cores split among them as RecBole's part does
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = list(pool.map(one_run, args.seeds, [args.device] * len(args.seeds), [max(1, (os.cpu_count() or 1) // args.jobs)] * len(args.seeds)))
+    for r in runs: print(json.dumps(r), flush=True)
+    return {"ml100k_run_s": round(statistics.mean(r["run_s"] for r in runs), 1), "ml100k_jobs": args.jobs,
             "ml100k_test_ndcg10": round(statistics.mean(r["test_NDCG@10"] for r in runs), 4), "ml100k_runs": runs}
+
+
+def part_recbole(args) -> dict:
+    spec = importlib.util.spec_from_file_location("run_recbole", ROOT/"bench"/"recbole"/"run_recbole.py")
+    run_recbole = importlib.util.module_from_spec(spec); spec.loader.exec_module(run_recbole)  # imports recbole: only this part needs it
+    runs = run_recbole.main(["--dataset", "ml-100k", "--models", "SASRec", "--seeds", ",".join(map(str, args.seeds)),
+                             "--device", args.device, "--jobs", str(args.jobs)])["runs"]
+    return {"recbole_ml100k_run_s": round(statistics.mean(r["wall_s"] for r in runs), 1), "recbole_jobs": args.jobs,
+            "recbole_ml100k_test_ndcg10": round(statistics.mean(r["test"]["NDCG@10"] for r in runs), 4),
+            "recbole_ml100k_runs": [{k: r[k] for k in ("seed", "wall_s", "fit_s", "epochs", "best_epoch")} | {"test_NDCG@10": r["test"]["NDCG@10"]} for r in runs]}
 
 
 def sample_gpu(stop: threading.Event, samples: list, every=0.5):
@@ -138,11 +159,12 @@ def machine(device: str) -> dict:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="epochs", help="comma-separated: epochs, video, run, batch, study (default: %(default)s)")
+    p.add_argument("--parts", default="epochs", help="comma-separated: epochs, video, run, recbole, batch, study (default: %(default)s)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--epochs", type=int, default=4, help="epochs per timed training, the first not counted")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512], help="batch sizes of the `video` part")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the `run` part")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the `run` and `recbole` parts")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time of the `run` and `recbole` parts (default: %(default)s)")
     p.add_argument("--command", help="the `batch` part's layerwise arguments instead of: %(default)s", default=LAYER_BATCH)
     p.add_argument("--timeout", type=float, default=0, help="seconds after which the `batch` part stops its command (0 = none)")
     p.add_argument("--dataset", default="ml-100k", help="the published study of the `study` part (default: %(default)s)")
@@ -150,7 +172,8 @@ if __name__ == "__main__":
     args = p.parse_args()
     parts = args.parts.split(","); measures = set(parts) - {"study"}  # `study` only reads files: it describes no machine
     res = machine(args.device) if measures else {}
-    for part in parts: res |= {"epochs": part_epochs, "video": part_video, "run": part_run, "batch": part_batch, "study": part_study}[part](args)
+    for part in parts: res |= {"epochs": part_epochs, "video": part_video, "run": part_run, "batch": part_batch, "study": part_study, "recbole": part_recbole}[part](args)
+    if {"ml100k_run_s", "recbole_ml100k_run_s"} <= res.keys(): res["ml100k_over_recbole"] = round(res["ml100k_run_s"] / res["recbole_ml100k_run_s"], 3)
     print(json.dumps(res, indent=1))
     if args.json:
         path = Path(args.json); old = json.loads(path.read_text()) if path.exists() else {}
