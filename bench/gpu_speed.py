@@ -108,7 +108,8 @@ def part_recbole(args) -> dict:
     spec = importlib.util.spec_from_file_location("run_recbole", ROOT/"bench"/"recbole"/"run_recbole.py")
     run_recbole = importlib.util.module_from_spec(spec); spec.loader.exec_module(run_recbole)  # imports recbole: only this part needs it
     runs = run_recbole.main(["--dataset", "ml-100k", "--models", "SASRec", "--seeds", ",".join(map(str, args.seeds)),
-                             "--device", args.device, "--jobs", str(args.jobs)])["runs"]
+                             "--device", args.device, "--jobs", str(args.jobs),  # each finished run kept beside --json: a stopped command loses none
+                             *(["--json", str(Path(args.json).with_name(Path(args.json).stem + "_recbole_runs.json"))] if args.json else [])])["runs"]
     return {"recbole_ml100k_run_s": round(statistics.mean(r["wall_s"] for r in runs), 1), "recbole_jobs": args.jobs,
             "recbole_ml100k_test_ndcg10": round(statistics.mean(r["test"]["NDCG@10"] for r in runs), 4),
             "recbole_ml100k_runs": [{k: r[k] for k in ("seed", "wall_s", "fit_s", "epochs", "best_epoch")} | {"test_NDCG@10": r["test"]["NDCG@10"]} for r in runs]}

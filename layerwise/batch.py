@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_batch.ipynb #b8e25d09
 from __future__ import annotations
-import ast, ctypes, datetime, itertools, json, logging, multiprocessing, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time, traceback, warnings
+import ast, contextlib, ctypes, datetime, itertools, json, logging, multiprocessing, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time, traceback, warnings
 import concurrent.futures as cf
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,12 +16,13 @@ from .report import atomic_write
 from .stats import summarize
 
 # %% auto #0
-__all__ = ['DONE', 'ERROR', 'CONFIGS_READ', 'RESTORED', 'KERNEL_START_TRIES', 'BatchError', 'parse_seeds', 'parse_params',
-           'parse_grid', 'grid_conditions', 'condition_slug', 'parse_value', 'parse_condition', 'list_experiments',
-           'find_experiment', 'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch', 'default_out',
-           'plan_batch', 'read_plan', 'plan_batches', 'run_state', 'run_one', 'visible_gpus', 'parse_gpus',
-           'gpu_cluster', 'make_executor', 'clean_stale', 'run_batches', 'run_batch', 'RunsFailed', 'raise_if_failed',
-           'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_executor_options', 'batch_options']
+__all__ = ['DONE', 'ERROR', 'CONFIGS_READ', 'RESTORED', 'KERNEL_START_TRIES', 'MPS_CONTROL', 'BatchError', 'parse_seeds',
+           'parse_params', 'parse_grid', 'grid_conditions', 'condition_slug', 'parse_value', 'parse_condition',
+           'list_experiments', 'find_experiment', 'notebook_parameters', 'check_parameters', 'RunSpec', 'Batch',
+           'default_out', 'plan_batch', 'read_plan', 'plan_batches', 'run_state', 'run_one', 'visible_gpus',
+           'parse_gpus', 'gpu_cluster', 'mps_server', 'make_executor', 'clean_stale', 'run_batches', 'run_batch',
+           'RunsFailed', 'raise_if_failed', 'default_per_gpu', 'gpus_option', 'cmd_batch', 'add_executor_options',
+           'batch_options']
 
 # %% ../nbs/20_batch.ipynb #de7b7ca0
 class BatchError(ConfigError):
@@ -300,10 +301,11 @@ def _gpu_line(device: str) -> str | None:
 
 # %% ../nbs/20_batch.ipynb #3d0af1bd
 def _worker_info() -> dict:
-    "The process executing a run: host, pid, `CUDA_VISIBLE_DEVICES` and its GPU when that pins exactly one"
+    "The process executing a run: host, pid, `CUDA_VISIBLE_DEVICES`, its GPU when that pins exactly one, and whether it reaches the GPU through an MPS server"
     device = os.environ.get("CUDA_VISIBLE_DEVICES")
     gpu = _gpu_line(device) if device and "," not in device and shutil.which("nvidia-smi") else None
-    return {"host": socket.gethostname(), "pid": os.getpid(), "cuda_visible_devices": device, "gpu": gpu}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "cuda_visible_devices": device, "gpu": gpu,
+            "mps": "CUDA_MPS_PIPE_DIRECTORY" in os.environ}
 
 # %% ../nbs/20_batch.ipynb #3871c03b
 def run_one(spec: RunSpec) -> dict:
@@ -346,12 +348,12 @@ def parse_gpus(text: str, visible: list[str] | None = None) -> list[str]:
     return visible[:n]
 
 # %% ../nbs/20_batch.ipynb #da78e332
-def gpu_cluster(devices: list[str]):
-    "A local Dask cluster of one single-threaded worker process per entry of `devices` (GPU ids, repeated for several runs per GPU)"
+def gpu_cluster(devices: list[str], env: dict | None = None):
+    "A local Dask cluster of one single-threaded worker process per entry of `devices` (GPU ids, repeated for several runs per GPU), with `env` added to each worker's environment"
     from distributed import Nanny, Scheduler, SpecCluster  # heavy: dask.distributed, only for GPU and remote workers
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None}}
     quiet = {"host": "127.0.0.1", "dashboard": False, "silence_logs": logging.ERROR}
-    workers = {f"gpu{d}.{i}": {"cls": Nanny, "options": {**quiet, "nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": d}}}
+    workers = {f"gpu{d}.{i}": {"cls": Nanny, "options": {**quiet, "nthreads": 1, "env": {**(env or {}), "CUDA_VISIBLE_DEVICES": d}}}
                for i, d in enumerate(devices)}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="gpus")
 
@@ -362,13 +364,36 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1: os._exit(1)
 
+# %% ../nbs/20_batch.ipynb #3cd2202c
+MPS_CONTROL = "nvidia-cuda-mps-control"
+
+@contextlib.contextmanager
+def mps_server(gpus: list[str] | None):
+    "With `LAYERWISE_MPS=1` and a GPU id repeated in `gpus`: an MPS control daemon for the batch, quit afterwards; yields the environment its workers need ({} otherwise)"
+    shared = bool(gpus) and len(gpus) > len(set(gpus))
+    if not shared or os.environ.get("LAYERWISE_MPS") != "1" or "CUDA_MPS_PIPE_DIRECTORY" in os.environ: yield {}; return
+    control, folder = shutil.which(MPS_CONTROL), Path(tempfile.mkdtemp(prefix="layerwise-mps-"))
+    env = {"CUDA_MPS_PIPE_DIRECTORY": str(folder/"pipe"), "CUDA_MPS_LOG_DIRECTORY": str(folder/"log")}
+    for d in env.values(): Path(d).mkdir()
+    started = control and subprocess.run([control, "-d"], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                                           capture_output=True, text=True, timeout=60)
+    if not started or started.returncode != 0:
+        why = "it is not on PATH" if not control else f"`{MPS_CONTROL} -d` failed: {(started.stderr or started.stdout).strip()}"
+        warnings.warn(f"LAYERWISE_MPS=1: no MPS daemon ({why}); the runs share each GPU by time slicing")
+        shutil.rmtree(folder, ignore_errors=True); yield {}; return
+    try: yield env
+    finally:
+        try: subprocess.run([control], input="quit\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired: warnings.warn(f"{MPS_CONTROL}: quit did not return within 120 s")
+        shutil.rmtree(folder, ignore_errors=True)
+
 # %% ../nbs/20_batch.ipynb #36ddb82f
-def make_executor(jobs: int | None = None, scheduler: str | None = None, gpus: list[str] | None = None):
-    "A process pool of `jobs` workers, or a Dask `distributed.Client` for `scheduler` (`tcp://host:port`) or `gpu_cluster(gpus)`"
+def make_executor(jobs: int | None = None, scheduler: str | None = None, gpus: list[str] | None = None, env: dict | None = None):
+    "A process pool of `jobs` workers, or a Dask `distributed.Client` for `scheduler` (`tcp://host:port`) or `gpu_cluster(gpus, env)`"
     if scheduler or gpus:
         from distributed import Client  # heavy: dask.distributed, only for GPU and remote workers
         if scheduler: return Client(scheduler)
-        client = Client(gpu_cluster(gpus))
+        client = Client(gpu_cluster(gpus, env))
         client.wait_for_workers(len(gpus))  # every GPU's worker is up before runs are placed
         return client
     return cf.ProcessPoolExecutor(jobs or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
@@ -419,16 +444,17 @@ def run_batches(batches: list[Batch], jobs: int | None = None, scheduler: str | 
     gpus = (gpus or [])[:len(todo)]
     jobs = len(gpus) or min(jobs or os.cpu_count() or 1, len(todo))
     threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // jobs)
-    ex = make_executor(jobs, scheduler, gpus)
-    try:
-        futures = [ex.submit(run_one, RunSpec(**{**asdict(s), "threads": threads})) for s in todo]
-        bar = tqdm(total=len(todo), desc=",".join(b.experiment for b in batches)[:40], unit="run", disable=not progress)
-        for f in _as_completed(futures, ex):
-            o = f.result(); outcomes[o["folder"]] = o; bar.update()
-            bar.set_postfix(failed=sum(v["status"] == "failed" for v in outcomes.values()))
-        bar.close()
-    except BaseException: _shutdown(ex, kill=True); raise
-    _shutdown(ex)
+    with mps_server(gpus) as mps_env:
+        ex = make_executor(jobs, scheduler, gpus, mps_env)
+        try:
+            futures = [ex.submit(run_one, RunSpec(**{**asdict(s), "threads": threads})) for s in todo]
+            bar = tqdm(total=len(todo), desc=",".join(b.experiment for b in batches)[:40], unit="run", disable=not progress)
+            for f in _as_completed(futures, ex):
+                o = f.result(); outcomes[o["folder"]] = o; bar.update()
+                bar.set_postfix(failed=sum(v["status"] == "failed" for v in outcomes.values()))
+            bar.close()
+        except BaseException: _shutdown(ex, kill=True); raise
+        _shutdown(ex)
     return list(outcomes.values())
 
 # %% ../nbs/20_batch.ipynb #df9885dc

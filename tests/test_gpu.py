@@ -2,7 +2,7 @@
 `layerwise batch --gpus all` with the full preset's code paths at tiny training (`configs/presets/smoke.yaml`), both
 models, all analyses, distillation, QLoRA and the architecture sweep; then what depends on the device: tensors on the
 GPU, results equal to the CPU's, several runs sharing one GPU."""
-import copy, json, os, subprocess, sys
+import copy, glob, json, os, subprocess, sys
 import numpy as np, pytest, torch
 from conftest import ROOT, TOY, cli
 
@@ -20,13 +20,17 @@ BATCHES = {  # experiment -> its grid and parameters (4 blocks here; the study u
 }
 
 
+UNDER_MPS = {"multi_layer_architecture_exploration"}  # its runs share the GPU through the batch's own MPS daemon
+
+
 @pytest.fixture(scope="module")
 def batches(tmp_path_factory) -> dict:
     "Experiment -> (its batch folder, the finished `layerwise batch` process): the five batches run at the same time"
     out = tmp_path_factory.mktemp("gpu")
     env = {**os.environ, "LAYERWISE_CACHE": str(out/"cache")}
     procs = {e: subprocess.Popen([sys.executable, str(ROOT/"tests"/"lw_cli.py"), "batch", e, *SMOKE, *args, "--out", str(out)],
-                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 cwd=ROOT, env=env | {"LAYERWISE_MPS": "1" if e in UNDER_MPS else "0"},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for e, args in BATCHES.items()}
     return {e: (out/e, p, *p.communicate(timeout=1500)) for e, p in procs.items()}
 
@@ -41,8 +45,10 @@ def test_experiment_runs_on_the_gpu(batches, experiment):
     for r in runs:
         env = json.loads((r/"results.json").read_text())["environment"]
         assert not env["device"].startswith("cpu"), env["device"]  # the notebook ran its model on the GPU
-        assert json.loads((r/"done.json").read_text())["worker"]["cuda_visible_devices"] is not None
+        worker = json.loads((r/"done.json").read_text())["worker"]
+        assert worker["cuda_visible_devices"] is not None and worker["mps"] == (experiment in UNDER_MPS)
     assert json.loads((folder/"summary.json").read_text())["n_failed"] == 0
+    assert "time slicing" not in stderr, stderr[-2000:]  # where MPS was asked for, its daemon started
 
 
 def test_runs_share_a_gpu(tmp_path):
@@ -52,6 +58,26 @@ def test_runs_share_a_gpu(tmp_path):
     workers = [json.loads(p.read_text())["worker"] for p in tmp_path.glob("toy/*/seed_*/done.json")]
     assert len(workers) == 6 and {w["cuda_visible_devices"] for w in workers} == {workers[0]["cuda_visible_devices"]}
     assert len({w["pid"] for w in workers}) > 1
+
+
+def test_runs_share_a_gpu_through_mps(tmp_path):
+    "LAYERWISE_MPS=1: the batch starts its own MPS daemon, every run reaches the GPU through it, and it is gone afterwards"
+    env = {**os.environ, "LAYERWISE_MPS": "1"}; env.pop("CUDA_MPS_PIPE_DIRECTORY", None)
+    r = cli("batch", TOY, "--seeds", "0-3", "-p", "sleep=1", "--gpus", "1", "--per-gpu", "2", "--out", tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "time slicing" not in r.stderr, r.stderr  # the daemon started
+    workers = [json.loads(p.read_text())["worker"] for p in tmp_path.glob("toy/*/seed_*/done.json")]
+    assert len(workers) == 4 and all(w["mps"] for w in workers)
+    assert not mps_daemons(), mps_daemons()  # quit with the batch
+
+
+def mps_daemons() -> list[str]:
+    "Command lines of the running MPS control daemons"
+    lines = []
+    for f in glob.glob("/proc/[0-9]*/cmdline"):
+        try: lines.append(open(f, "rb").read().replace(b"\0", b" ").decode())
+        except OSError: pass
+    return [l for l in lines if "nvidia-cuda-mps-control" in l]
 
 
 # ---- device-specific unit tests: a tiny model on the GPU and its copy on the CPU give the same answers

@@ -140,8 +140,11 @@ def epoch_users(split: SequenceSplit, n: int, rng: np.random.Generator) -> Seque
 
 # %% ../../nbs/03_train.ipynb #756d7b40
 def _save_loop_state(path: Path, state: dict):
-    "Write the training loop's `state` to `path` in one rename (a killed process leaves the previous epoch's state)"
-    path.parent.mkdir(parents=True, exist_ok=True); tmp = path.with_name(f".{path.name}.tmp"); torch.save(state, tmp); os.replace(tmp, path)
+    "Write the training loop's `state` to `path` in one rename (a killed process leaves the previous epoch's state; processes training the same model each write their own temporary file)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
+    try: torch.save(state, tmp); os.replace(tmp, path)
+    finally: Path(tmp).unlink(missing_ok=True)
 
 def _rng_states(device: torch.device) -> dict:
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
