@@ -20,7 +20,7 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
           with their commits and GPUs. The machine keys are not rewritten by this part alone.
 Usage: python bench/gpu_speed.py --parts epochs,run --device cuda --json bench/results/gpu_speed.json
 """
-import argparse, contextlib, importlib.util, json, multiprocessing, os, signal, statistics, subprocess, sys, threading, time
+import argparse, contextlib, json, multiprocessing, os, signal, statistics, subprocess, sys, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -105,8 +105,8 @@ def part_run(args) -> dict:
 
 
 def part_recbole(args) -> dict:
-    spec = importlib.util.spec_from_file_location("run_recbole", ROOT/"bench"/"recbole"/"run_recbole.py")
-    run_recbole = importlib.util.module_from_spec(spec); spec.loader.exec_module(run_recbole)  # imports recbole: only this part needs it
+    sys.path.insert(0, str(ROOT/"bench"/"recbole"))  # importable by name: its spawned workers import it again
+    import run_recbole  # imports recbole: only this part needs it
     runs = run_recbole.main(["--dataset", "ml-100k", "--models", "SASRec", "--seeds", ",".join(map(str, args.seeds)),
                              "--device", args.device, "--jobs", str(args.jobs),  # each finished run kept beside --json: a stopped command loses none
                              *(["--json", str(Path(args.json).with_name(Path(args.json).stem + "_recbole_runs.json"))] if args.json else [])])["runs"]
