@@ -9,9 +9,10 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
           (`configs/sasrec_video.yaml`) at each of `--batch-sizes` (lr unchanged): `video_s_per_epoch` (batch 64,
           the config's) and `video_s_per_epoch_by_batch`.
   run     full SASRec runs of the shipped config to their early stop (no time cap), `--jobs` at a time (one process
-          each): seconds per run (`ml100k_run_s`, mean) and test NDCG@10.
+          each): seconds of `fit` per run (`ml100k_run_s`, mean) and test NDCG@10.
   recbole RecBole 1.2.1's SASRec (its defaults, `bench/recbole/run_recbole.py`) on the same ML-100k split, seeds and
-          `--jobs`: `recbole_ml100k_run_s` (mean wall seconds per run) and test NDCG@10. With `run` in the same command
+          `--jobs`: `recbole_ml100k_run_s` (mean seconds per run of its data preparation, `fit` and test; `fit_s` per
+          run beside it) and test NDCG@10. With `run` in the same command
           (the same GPU, the same number of runs at a time) `ml100k_over_recbole` = ml100k_run_s / recbole_ml100k_run_s.
   batch   a command (default: the 8-block full-preset layer-analysis batch of both models, seeds 0-4) with
           nvidia-smi's GPU utilization sampled every 0.5 s: `gpu_util_mean` (fraction), peak memory, wall seconds.
@@ -84,7 +85,7 @@ def part_video(args) -> dict:
 
 
 def one_run(seed: int, device: str, threads: int = 0) -> dict:
-    "One full SASRec run of the shipped ML-100k config to its early stop: wall seconds and test NDCG@10"
+    "One full SASRec run of the shipped ML-100k config to its early stop: seconds of `fit` (`run_s`) and test NDCG@10"
     if threads: torch.set_num_threads(threads)
     cfg, _ = load_config(CONFIGS["sasrec"], None, [f"device={device}", f"seed={seed}", "max_minutes=0"])
     split = load_split(cfg)
