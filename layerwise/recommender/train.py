@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_train.ipynb #f4272b9d
 from __future__ import annotations
-import contextlib, dataclasses, json, os, random, shutil, tempfile, time
+import contextlib, dataclasses, fcntl, json, os, random, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch
@@ -229,20 +229,30 @@ def load_checkpoint(folder, n_items: int, device="cpu") -> tuple[SeqRecommender,
     return model.to(device).eval(), info
 
 # %% ../../nbs/03_train.ipynb #b47a913f
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    "Context holding an exclusive lock on file `path` (created if missing); another process or thread asking for it waits"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_dir=None, progress=True):
-    "Trained model for `cfg` (from the cache when present) and its info (`config`, `history`, `cache`)"
+    "Trained model for `cfg` (from the cache when present, or once another process has trained it) and its info (`config`, `history`, `cache`)"
     split = split if split is not None else load_split(cfg)
     folder = Path(cache_dir or cache_root())/config_hash(cfg, extra=_split_fingerprint(split))
     partial = folder.parent/f".{folder.name}.loop.pt"  # the training loop's state after each epoch: a killed run continues from it
     if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    model, history = fit(cfg, split, progress, partial)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp/"model.pt")
-    (tmp/"train.json").write_text(json.dumps({"config": asdict(cfg), "history": history, "cache": str(folder)}, indent=1))
-    if folder.exists(): shutil.rmtree(tmp)  # another process finished the same config first
-    else: os.replace(tmp, folder)
-    partial.unlink(missing_ok=True)
+    with _exclusive(folder.parent/f".{folder.name}.lock"):
+        if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))  # trained while this one waited
+        model, history = fit(cfg, split, progress, partial)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp/"model.pt")
+        (tmp/"train.json").write_text(json.dumps({"config": asdict(cfg), "history": history, "cache": str(folder)}, indent=1))
+        if folder.exists(): shutil.rmtree(tmp)  # another machine sharing the cache (where the lock may not hold) finished first
+        else: os.replace(tmp, folder)
+        partial.unlink(missing_ok=True)
     return load_checkpoint(folder, split.n_items, get_device(cfg.device))
 
 # %% ../../nbs/03_train.ipynb #e5cc2655
