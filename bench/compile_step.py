@@ -13,8 +13,8 @@ re-compilation for new shapes are not timed):
 Usage: python bench/compile_step.py --config configs/sasrec8_video.yaml --device cuda --json bench/results/compile_step.json
 """
 import argparse, json, os, statistics, subprocess, time
+from functools import partial
 import numpy as np, torch
-from gpu_speed import every_position_loss  # the static-shape loss: every position scored, positions without a target ignored
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
@@ -50,8 +50,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     losses = {"eager": lambda m: m.train_loss,
               "compiled": lambda m: torch.compile(m.train_loss, dynamic=True),
-              "eager_static": every_position_loss,
-              "graphs_static": lambda m: torch.compile(every_position_loss(m), mode="reduce-overhead")}
+              "eager_static": lambda m: partial(m.train_loss, every_position=True),  # one shape: every position scored
+              "graphs_static": lambda m: torch.compile(partial(m.train_loss, every_position=True), mode="reduce-overhead")}
     variants = a.variants.split(",")
     if set(variants) - set(losses): p.error(f"--variants: unknown {sorted(set(variants) - set(losses))} (known: {', '.join(losses)})")
     device = torch.device(a.device)

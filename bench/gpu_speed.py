@@ -3,7 +3,7 @@
 Parts (`--parts`, each adds its keys to `--json`, merged into what the file already holds):
   epochs  seconds per training epoch (validation included) of the shipped SASRec and BERT4Rec configs on ML-100k,
           for `train_loss` (item scores only where there is a target) and for the loss over every position's scores
-          (`every_position_loss` below, padding included, `ignore_index` dropping it); the two alternate, epochs 2+
+          (`train_loss(every_position=True)`, padding included, `ignore_index` dropping it); the two alternate, epochs 2+
           count; ratio = every_position / train_loss. Also seconds for one full-ranking evaluation of the valid stage.
   video   seconds per training epoch (validation included) of the shipped SASRec config on Amazon Video
           (`configs/sasrec_video.yaml`) at each of `--batch-sizes` (lr unchanged): `video_s_per_epoch` (batch 64,
@@ -24,8 +24,9 @@ Usage: python bench/gpu_speed.py --parts epochs,run --device cuda --json bench/r
 import argparse, contextlib, json, multiprocessing, os, signal, statistics, subprocess, sys, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-import torch, torch.nn.functional as F
+import torch
 from layerwise.config import load_config
 from layerwise.recommender.data import load_split
 from layerwise.recommender.models import SeqRecommender
@@ -39,19 +40,11 @@ CONFIGS = {"sasrec": ROOT/"configs"/"sasrec_ml100k.yaml", "bert4rec": ROOT/"conf
 LAYER_BATCH = "batch advanced_theoretical_validation --seeds 0-4 --grid model=sasrec,bert4rec -p n_layers=8 --preset full --gpus all"
 
 
-def every_position_loss(model):
-    "Cross-entropy from the item scores of every position of every window; positions without a target are ignored"
-    def loss(windows, generator=None):
-        inputs, targets = model.loss_inputs(windows, generator)
-        return F.cross_entropy(model.logits(model.encode(inputs)).flatten(0, 1), targets.flatten(), ignore_index=-100)
-    return loss
-
-
 def epoch_seconds(cfg, split, loss_name: str, epochs: int) -> list[float]:
     "Seconds of each of `epochs` training epochs (validation included) of a fresh model for `cfg` with the named loss"
     seed_everything(cfg.seed)
     model = SeqRecommender(cfg, split.n_items).to(cfg.device)
-    loss_fn = model.train_loss if loss_name == "train_loss" else every_position_loss(model)
+    loss_fn = partial(model.train_loss, every_position=loss_name != "train_loss")
     h = train_loop(model, split, loss_fn, model.parameters(), replace(cfg, max_epochs=epochs, patience=epochs + 1), cfg.seed, progress=False)
     return [e["seconds"] for e in h["epochs"]]
 

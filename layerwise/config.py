@@ -54,6 +54,7 @@ class TrainConfig(FitConfig):
     exclude_seen: bool = False    # RecBole does not exclude already-seen items for sequential models
     sampled_negatives: int = 0    # also report test ranks among this many sampled negatives, uniform and by popularity (0 = off)
     train_users: int = 0          # users whose training windows one epoch uses, drawn afresh each epoch (0 = all)
+    cuda_graphs: bool = False     # on a GPU, replay each full-size training step as one CUDA graph (the loss then scores every position)
     seed: int = 0
     device: str = "auto"          # auto = cuda when available
     def __post_init__(self):

@@ -75,16 +75,16 @@ def loss_inputs(self: SeqRecommender, windows: torch.Tensor, generator=None) -> 
         targets, inputs = windows[:, 1:].clone(), windows[:, 1:].clone()
         real = inputs != self.pad
         masked = (torch.rand(inputs.shape, generator=generator, device=inputs.device) < self.cfg.mask_prob) & real
-        masked[torch.arange(len(inputs)), -1] |= ~masked.any(1)  # at least one masked item per sequence
-        inputs[masked], targets[~masked] = self.mask_token, self.pad
-    targets[targets == self.pad] = -100
-    return inputs, targets
+        masked[:, -1] |= ~masked.any(1)  # at least one masked item per sequence
+        inputs, targets = torch.where(masked, self.mask_token, inputs), torch.where(masked, targets, self.pad)
+    return inputs, torch.where(targets == self.pad, -100, targets)
 
 # %% ../../nbs/02_models.ipynb #d9f5876e
 @patch
-def train_loss(self: SeqRecommender, windows: torch.Tensor, generator=None) -> torch.Tensor:
-    "Mean cross-entropy of a batch of left-padded training windows (B, max_len + 1)"
+def train_loss(self: SeqRecommender, windows: torch.Tensor, generator=None, every_position=False) -> torch.Tensor:
+    "Mean cross-entropy of a batch of left-padded training windows (B, max_len + 1); `every_position` scores all positions (one shape for every batch)"
     inputs, targets = self.loss_inputs(windows, generator)
+    if every_position: return F.cross_entropy(self.logits(self.encode(inputs)).flatten(0, 1), targets.flatten(), ignore_index=-100)
     has_target = targets != -100  # scores only where there is a target: padding and unmasked items cost no logits
     return F.cross_entropy(self.logits(self.encode(inputs)[has_target]), targets[has_target])
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_train.ipynb #f4272b9d
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, json, os, random, shutil, tempfile, time
+import contextlib, dataclasses, fcntl, functools, json, os, random, shutil, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch
@@ -153,11 +153,26 @@ def _set_rng_states(states: dict, device: torch.device):
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None: torch.cuda.set_rng_state(states["cuda"], device)
 
+def _graphed(step, batch: torch.Tensor):
+    "Run `step` on `batch` once (on a side stream: it also creates the optimizer's state), then capture it as a CUDA graph; returns (that step's outputs, a function that copies a batch of the same shape into the graph's input, replays the graph and returns its outputs)"
+    static, side = batch.clone(), torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side): first = step(static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): out = step(static)
+    def replay(b):
+        static.copy_(b); graph.replay()
+        return {k: v.clone() for k, v in out.items()}  # the graph overwrites its outputs at the next replay
+    return first, replay
+
 def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit: FitConfig, seed=0, start_counts=False, first_step=None,
-               progress=True, desc="train", resume: Path | None = None) -> dict:
-    "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history. With `resume` (a file) the loop's state is saved there after every epoch, and a loop started on an existing file continues from it"
+               progress=True, desc="train", resume: Path | None = None, cuda_graphs=False) -> dict:
+    "Train `params` of `model` on `split` with `loss_fn` as `fit` says; restores the best-validation parameters and returns the history. With `resume` (a file) the loop's state is saved there after every epoch, and a loop started on an existing file continues from it. With `cuda_graphs` on a GPU every full-size step is replayed as one CUDA graph (`loss_fn` must then keep one shape and never wait for the device)"
     params, device, ema_decay = list(params), next(model.parameters()).device, fit.ema_decay
-    opt = torch.optim.AdamW(params, lr=fit.lr, weight_decay=fit.weight_decay)
+    graphed = cuda_graphs and device.type == "cuda"
+    opt = torch.optim.AdamW(params, lr=torch.tensor(fit.lr, device=device) if graphed else fit.lr, weight_decay=fit.weight_decay,
+                            capturable=graphed)  # a graph reads the learning rate and the step count from the device
     warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / fit.warmup_steps)) if fit.warmup_steps else None
     gen, rng, start = torch.Generator().manual_seed(seed), np.random.default_rng(seed), time.time()
     snapshot = lambda: [p.detach().clone() for p in params]
@@ -174,6 +189,13 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
         start_ndcg = evaluate(model, split, "valid")["NDCG@10"] if start_counts else None
         best, best_state, best_epoch, stale, history = -1.0 if start_ndcg is None else start_ndcg, snapshot(), 0, 0, []
     probe, first_step_result = (None, saved["first_step"]) if saved else (first_step, None)
+    def step(batch) -> dict:
+        out = loss_fn(batch, gen if device.type == "cpu" else None)
+        loss, parts = out if isinstance(out, tuple) else (out, {})
+        opt.zero_grad(); loss.backward(); opt.step()
+        if ema: _ema_update(ema, params, ema_decay)
+        return {"loss": loss, **parts}
+    replay = None  # the captured step, made at the first full-size batch
     bar = tqdm(range(len(history), 0 if saved and saved["stopped"] else fit.max_epochs), desc=desc, disable=not progress,
                initial=len(history), total=fit.max_epochs)
     for epoch in bar:
@@ -181,13 +203,12 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
         t0, logs, windows = time.time(), {}, train_windows(epoch_users(split, model.cfg.train_users, rng), model.cfg.max_len, rng, model.cfg.window_stride).to(device)
         for idx in torch.randperm(len(windows), generator=gen).to(device).split(fit.batch_size):
             with probe() if probe else contextlib.nullcontext() as probed:
-                out = loss_fn(windows[idx], gen if device.type == "cpu" else None)
-                loss, parts = out if isinstance(out, tuple) else (out, {})
-                opt.zero_grad(); loss.backward(); opt.step()
-                if warmup: warmup.step()
-                if ema: _ema_update(ema, params, ema_decay)
+                if not graphed or len(idx) < fit.batch_size: out = step(windows[idx])  # the last, smaller batch of an epoch runs eagerly
+                elif replay: out = replay(windows[idx])
+                else: out, replay = _graphed(step, windows[idx])
+                if warmup: warmup.step()  # outside the graph: it sets the learning rate tensor the graph reads
             if probe: probe, first_step_result = None, probed
-            for k, v in {"loss": loss, **parts}.items(): logs.setdefault(k, []).append(v.detach())  # stays on the device until the epoch ends
+            for k, v in out.items(): logs.setdefault(k, []).append(v.detach())  # stays on the device until the epoch ends
         with _weights_swapped(params, ema):
             ndcg = evaluate(model, split, "valid")["NDCG@10"]
             if ndcg > best: best, best_epoch, stale, best_state = ndcg, epoch + 1, 0, snapshot()
@@ -210,8 +231,10 @@ def fit(cfg: TrainConfig, split: SequenceSplit, progress=True, resume: Path | No
     "Train a model for `cfg` on `split` (continuing from loop state file `resume` when it exists); returns the best-validation model and the training history"
     seed_everything(cfg.seed)
     model = SeqRecommender(cfg, split.n_items).to(get_device(cfg.device))
-    history = train_loop(model, split, model.train_loss, model.parameters(), cfg, cfg.seed, progress=progress, desc=f"{cfg.model} L={cfg.n_layers}",
-                         resume=resume)
+    graphs = cfg.cuda_graphs and next(model.parameters()).device.type == "cuda"
+    loss = functools.partial(model.train_loss, every_position=True) if graphs else model.train_loss  # a graph needs one shape
+    history = train_loop(model, split, loss, model.parameters(), cfg, cfg.seed, progress=progress, desc=f"{cfg.model} L={cfg.n_layers}",
+                         resume=resume, cuda_graphs=graphs)
     return model, history
 
 # %% ../../nbs/03_train.ipynb #f1b42dcd
