@@ -9,7 +9,8 @@ Parts (`--parts`, each adds its keys to `--json`, merged into what the file alre
           (`configs/sasrec_video.yaml`) at each of `--batch-sizes` (lr unchanged): `video_s_per_epoch` (batch 64,
           the config's) and `video_s_per_epoch_by_batch`.
   run     full SASRec runs of the shipped config to their early stop (no time cap), `--jobs` at a time (one process
-          each): seconds of `fit` per run (`ml100k_run_s`, mean) and test NDCG@10.
+          each), with the config overrides `--set` gives (`ml100k_overrides`): seconds of `fit` per run (`ml100k_run_s`,
+          mean) and test NDCG@10.
   recbole RecBole 1.2.1's SASRec (its defaults, `bench/recbole/run_recbole.py`) on the same ML-100k split, seeds and
           `--jobs`: `recbole_ml100k_run_s` (mean seconds per run of its data preparation, `fit` and test; `fit_s` per
           run beside it) and test NDCG@10. With `run` in the same command
@@ -77,10 +78,10 @@ def part_video(args) -> dict:
     return {"video_s_per_epoch": by_batch.get(cfg.batch_size), "video_s_per_epoch_by_batch": by_batch}
 
 
-def one_run(seed: int, device: str, threads: int = 0) -> dict:
-    "One full SASRec run of the shipped ML-100k config to its early stop: seconds of `fit` (`run_s`) and test NDCG@10"
+def one_run(seed: int, device: str, threads: int = 0, overrides=()) -> dict:
+    "One full SASRec run of the shipped ML-100k config (with `overrides`) to its early stop: seconds of `fit` (`run_s`) and test NDCG@10"
     if threads: torch.set_num_threads(threads)
-    cfg, _ = load_config(CONFIGS["sasrec"], None, [f"device={device}", f"seed={seed}", "max_minutes=0"])
+    cfg, _ = load_config(CONFIGS["sasrec"], None, [f"device={device}", f"seed={seed}", "max_minutes=0", *overrides])
     split = load_split(cfg)
     t0 = time.time()
     model, h = fit(cfg, split, progress=False)
@@ -89,12 +90,13 @@ def one_run(seed: int, device: str, threads: int = 0) -> dict:
 
 
 def part_run(args) -> dict:
-    if args.jobs <= 1: runs = [one_run(s, args.device) for s in args.seeds]
+    if args.jobs <= 1: runs = [one_run(s, args.device, 0, args.overrides) for s in args.seeds]
     else:  # one process per run, spawned (CUDA in each), the CPU cores split among them as RecBole's part does
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = list(pool.map(one_run, args.seeds, [args.device] * len(args.seeds), [max(1, (os.cpu_count() or 1) // args.jobs)] * len(args.seeds)))
+            runs = list(pool.map(one_run, args.seeds, [args.device] * len(args.seeds), [max(1, (os.cpu_count() or 1) // args.jobs)] * len(args.seeds),
+                                 [args.overrides] * len(args.seeds)))
     for r in runs: print(json.dumps(r), flush=True)
-    return {"ml100k_run_s": round(statistics.mean(r["run_s"] for r in runs), 1), "ml100k_jobs": args.jobs,
+    return {"ml100k_run_s": round(statistics.mean(r["run_s"] for r in runs), 1), "ml100k_jobs": args.jobs, "ml100k_overrides": args.overrides,
             "ml100k_test_ndcg10": round(statistics.mean(r["test_NDCG@10"] for r in runs), 4), "ml100k_runs": runs}
 
 
@@ -159,6 +161,7 @@ if __name__ == "__main__":
     p.add_argument("--epochs", type=int, default=4, help="epochs per timed training, the first not counted")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512], help="batch sizes of the `video` part")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the `run` and `recbole` parts")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override of the `run` part (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time of the `run` and `recbole` parts (default: %(default)s)")
     p.add_argument("--command", help="the `batch` part's layerwise arguments instead of: %(default)s", default=LAYER_BATCH)
     p.add_argument("--timeout", type=float, default=0, help="seconds after which the `batch` part stops its command (0 = none)")
