@@ -4,13 +4,14 @@ scores, padding ignored), measured as a ratio in one run.
 
 The models are the shipped SASRec config's (`--config`), one per seed, each on its own batch of training windows.
 Under `vmap`, attention runs eagerly with always-built masks (`layerwise.core.fisher._vmap_attention`: Hugging Face's
-mask shortcuts test `mask.all()`, a data-dependent branch vmap refuses), and the targets' padding is set with
-`torch.where` (vmap cannot batch boolean-mask indexing). The one-after-another side uses the library's default path.
+mask shortcuts test `mask.all()`, a data-dependent branch vmap refuses); the loss is the library's
+`train_loss(every_position=True)`, which builds its targets without boolean-mask indexing (vmap cannot batch it).
+Both sides use that loss.
 Usage: python bench/vmap_seeds.py --device cuda --seeds 5 --batch-size 64 --json bench/results/vmap_seeds.json
 """
 import argparse, copy, json, os, statistics, time
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 from torch.func import functional_call, stack_module_state, vmap
 from layerwise.config import load_config
 from layerwise.core.fisher import _vmap_attention
@@ -20,12 +21,9 @@ from layerwise.recommender.train import seed_everything, train_windows
 
 
 class PositionLoss(torch.nn.Module):
-    "Cross-entropy of `model`'s item scores at every position of left-padded windows (B, T + 1), padding ignored"
+    "`model`'s training loss over every position (one shape, as vmap needs) as a module, for `functional_call`"
     def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, windows):
-        inputs, targets = windows[:, :-1], windows[:, 1:]
-        targets = torch.where(targets == self.model.pad, -100, targets)
-        return F.cross_entropy(self.model.logits(self.model.encode(inputs)).flatten(0, 1), targets.flatten(), ignore_index=-100)
+    def forward(self, windows): return self.model.train_loss(windows, every_position=True)
 
 
 def timed(step, repeats: int, device) -> float:
