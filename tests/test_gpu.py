@@ -139,15 +139,18 @@ def test_qlora_on_gpu(tiny):
     assert memory_report(ql)["linear_ratio"] < 0.2
 
 
-def test_training_resumes_on_gpu(tiny, tmp_path):
-    "A loop stopped after 2 epochs on the GPU and continued from its state file (RNG states included) matches 4 uninterrupted epochs"
+@pytest.mark.parametrize("graphs", [False, True])
+def test_training_resumes_on_gpu(tiny, tmp_path, graphs):
+    "A loop stopped after 2 epochs on the GPU and continued from its state file (RNG states included) matches 4 uninterrupted epochs, also with CUDA graphs"
+    from functools import partial
     from layerwise.config import FitConfig
     from layerwise.recommender.train import train_loop
     split, (_, gpu) = tiny[0], tiny[1]["sasrec"]
     def run(epochs, resume=None):
         m = copy.deepcopy(gpu).train()
-        h = train_loop(m, split, m.train_loss, m.parameters(), FitConfig(lr=1e-2, max_epochs=epochs, patience=5, batch_size=16, ema_decay=0.5),
-                       progress=False, resume=resume)
+        h = train_loop(m, split, partial(m.train_loss, every_position=graphs), m.parameters(),
+                       FitConfig(lr=1e-2, max_epochs=epochs, patience=5, batch_size=16, ema_decay=0.5, warmup_steps=3 if graphs else 0),
+                       progress=False, resume=resume, cuda_graphs=graphs)
         return m, [e["loss"] for e in h["epochs"]]
     whole, whole_loss = run(4)
     run(2, tmp_path/"loop.pt")

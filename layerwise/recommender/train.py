@@ -180,6 +180,8 @@ def train_loop(model: SeqRecommender, split: SequenceSplit, loss_fn, params, fit
     saved = torch.load(resume, map_location="cpu", weights_only=False) if resume and Path(resume).is_file() else None  # RNG states stay CPU tensors
     if saved:
         _load(params, saved["params"]); opt.load_state_dict(saved["opt"])  # the optimizer moves its state to its parameters' device
+        if graphed:  # but not its learning rate tensors, loaded on the CPU
+            for g in opt.param_groups: g["lr"] = torch.as_tensor(g["lr"], device=device)
         if warmup: warmup.load_state_dict(saved["warmup"])
         if ema: ema = [t.to(device) for t in saved["ema"]]
         start_ndcg, best, best_epoch, stale, history = (saved[k] for k in ("start_ndcg", "best", "best_epoch", "stale", "history"))
