@@ -193,7 +193,6 @@ def test_cuda_graph_draws_new_masks_at_every_replay(tiny):
 
 def test_fit_with_cuda_graphs_trains_on_ml100k():
     "`fit` with `cuda_graphs: true` on ML-100k (HF attention masks over padded windows inside the graph): both models learn in 3 epochs"
-    from dataclasses import replace
     from layerwise.config import load_config
     from layerwise.recommender.data import load_split
     from layerwise.recommender.train import evaluate, fit

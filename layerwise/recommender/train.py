@@ -270,14 +270,14 @@ def train_or_load(cfg: TrainConfig, split: SequenceSplit | None = None, cache_di
     if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder.parent/f".{folder.name}.lock"):
-        if (folder/"model.pt").exists(): return load_checkpoint(folder, split.n_items, get_device(cfg.device))  # trained while this one waited
-        model, history = fit(cfg, split, progress, partial)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp/"model.pt")
-        (tmp/"train.json").write_text(json.dumps({"config": asdict(cfg), "history": history, "cache": str(folder)}, indent=1))
-        if folder.exists(): shutil.rmtree(tmp)  # another machine sharing the cache (where the lock may not hold) finished first
-        else: os.replace(tmp, folder)
-        partial.unlink(missing_ok=True)
+        if not (folder/"model.pt").exists():  # else another process trained it while this one waited
+            model, history = fit(cfg, split, progress, partial)
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+            torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp/"model.pt")
+            (tmp/"train.json").write_text(json.dumps({"config": asdict(cfg), "history": history, "cache": str(folder)}, indent=1))
+            if folder.exists(): shutil.rmtree(tmp)  # another machine sharing the cache (where the lock may not hold) finished first
+            else: os.replace(tmp, folder)
+            partial.unlink(missing_ok=True)
     return load_checkpoint(folder, split.n_items, get_device(cfg.device))
 
 # %% ../../nbs/03_train.ipynb #e5cc2655
