@@ -18,11 +18,12 @@ from .stats import describe, paired_tests, share_gap_test, t_interval
 __all__ = ['CONCENTRATION', 'LABELS', 'GROUND_TRUTHS', 'MASS', 'UNCERTAINTY', 'MIN_SEEDS', 'QUESTIONS', 'batch_plan', 'finished',
            'unfinished_runs', 'load_layer_runs', 'block_shares', 'estimator_shares', 'depth_trend', 'seed_trends',
            'trend_word', 'trend_ci', 'which_blocks', 'label', 'q1_finding', 'plot_shares', 'agreement_table',
-           'which_estimator', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word', 'depth_sentence',
-           'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka', 'recency_summary',
-           'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka', 'low_runs', 'credited',
-           'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings', 'study_summary',
-           'partial_sentence', 'study_markdown', 'study_figures', 'write_page', 'study_page', 'main_study_page']
+           'which_estimator', 'q2_leaders', 'q2_finding', 'plot_agreement', 'depth_test', 'verdict_word',
+           'depth_sentence', 'posterior_scale', 'uncertainty_profile', 'q4_finding', 'plot_uncertainty', 'mean_cka',
+           'recency_summary', 'representations', 'lens_reach', 'q5_finding', 'plot_representations', 'plot_cka',
+           'low_runs', 'credited', 'credited_calls', 'provenance', 'run_facts', 'model_summary', 'n_tests', 'findings',
+           'study_summary', 'partial_sentence', 'study_markdown', 'study_figures', 'write_page', 'study_page',
+           'main_study_page']
 
 # %% ../nbs/23_study.ipynb #eeb4192c
 def _condition_model(condition: str) -> str:
@@ -209,9 +210,16 @@ def _beats(best: str, t: dict) -> str | None:
     if t["group1"] == best and t["meandiff"] < 0: return t["group2"]
     return None
 
+# %% ../nbs/23_study.ipynb #155aa4e3
+def q2_leaders(q2: dict) -> list[str]:
+    "The leading group of Q2 summary `q2`: the candidate estimators with a Spearman CI above 0 that the best is not significantly better than (Holm), by mean Spearman"
+    b = q2["best"]; worse = {_beats(b, t) for t in q2["paired_tests"]}
+    sp = {k: q2["agreement"][k]["spearman"] for k in q2["estimators"] if k not in GROUND_TRUTHS and k not in worse}
+    return sorted((k for k, d in sp.items() if d.get("ci_low") is not None and d["ci_low"] > 0), key=lambda k: -sp[k]["mean"])
+
 # %% ../nbs/23_study.ipynb #38bd5bf3
 def q2_finding(model: str, q2: dict) -> str:
-    "The Q2 sentence for `model`: the best estimator's agreement with ablation, whom it beats after Holm, and Fisher's agreement"
+    "The Q2 sentence for `model`: the best estimator's agreement with ablation, whom it beats after Holm, Fisher's agreement and the leading group"
     b = q2["best"]; d = q2["agreement"][b]["spearman"]; vs = [t for t in q2["paired_tests"] if b in (t["group1"], t["group2"])]
     wins = [w for t in vs if (w := _beats(b, t))]; near = min(vs, key=lambda t: t["p_holm"], default=None)
     excl = "excludes 0" if d["ci_low"] is not None and (d["ci_low"] > 0 or d["ci_high"] < 0) else "includes 0"
@@ -220,8 +228,9 @@ def q2_finding(model: str, q2: dict) -> str:
            + (", ".join(map(label, wins)) if wins else f"none of the other {len(q2['estimators']) - 1}"))
     if near and not wins:
         out += f" (its smallest Holm-adjusted p is {near['p_holm']:.3g}, against {label(near['group1'] if near['group2'] == b else near['group2'])})"
-    f = q2["agreement"].get("fisher", {}).get("spearman")
-    return out + (f". Fisher: {_ci(f, '.2f')}." if f and b != "fisher" else ".")
+    f, lead = q2["agreement"].get("fisher", {}).get("spearman"), q2_leaders(q2)
+    return (out + (f". Fisher: {_ci(f, '.2f')}." if f and b != "fisher" else ".")
+            + f" Leading group (Spearman CI above 0, not significantly worse than {label(b)}): {', '.join(map(label, lead)) or 'none'}.")
 
 # %% ../nbs/23_study.ipynb #29f15df5
 def _rho_ci(d: dict) -> tuple[float, float, float]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, partial_sentence, provenance, trend_ci, trend_word, verdict_word, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, partial_sentence, provenance, q2_leaders, trend_ci, trend_word, verdict_word, write_page
 from .report import markdown_table
 from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
 
@@ -54,21 +54,22 @@ def models_answers(study: dict | None, compression: dict | None) -> list[str]:
 
 # %% ../nbs/26_study_answers.ipynb #ec275577
 def layer_outcomes(study: dict) -> dict[str, dict[str, dict]]:
-    "Model -> layer question id -> {'text': its short answer, 'key': what another dataset must repeat for it to hold}, from layer summary `study`"
+    "Model -> layer question id -> {'text': its short answer, 'key': what another dataset must repeat for it to hold}, from layer summary `study`; a key lists what may be repeated, one item of it is enough"
     out = {}
     for m, ms in study["models"].items():
         top, ft, et = int(np.nanargmax([_mean(d) for d in ms["q1"]["profiles"]["fisher"]])), ms["q1"]["fisher_trend"], ms["q4"]["epistemic_trend"]
-        best = ms["q2"]["best"]; sp = ms["q2"]["agreement"][best]["spearman"]; sig = sp.get("ci_low") is not None and sp["ci_low"] > 0
+        best = ms["q2"]["best"]; sp = ms["q2"]["agreement"][best]["spearman"]; lead = list(map(label, q2_leaders(ms["q2"])))
         L, ep = ms["q4"]["layers"], _col(ms["q4"]["per_layer"]["epistemic"], "mean")
         verdicts = {k: verdict_word(t).split(" (")[0] for k, t in ms["q3"].items()}
-        out[m] = {"Q1": {"text": f"Fisher mass {trend_word(ft)} ({trend_ci(ft)}), most in block {top}", "key": trend_word(ft)},
-                  "Q2": {"text": f"{label(best)} best, Spearman {sp['mean']:.2f} (its CI {'excludes' if sig else 'includes'} 0)", "key": [best, sig]},
-                  "Q3": {"text": "; ".join(f"{label(k)}: {v}" for k, v in verdicts.items()), "key": verdicts},
-                  "Q4": {"text": f"epistemic {trend_word(et)} ({trend_ci(et)}), largest for {L[int(np.nanargmax(ep))]}", "key": trend_word(et)}}
+        q3 = "; ".join(f"{label(k)}: {v}" for k, v in verdicts.items())
+        out[m] = {"Q1": {"text": f"Fisher mass {trend_word(ft)} ({trend_ci(ft)}), most in block {top}", "key": [trend_word(ft)]},
+                  "Q2": {"text": f"leading group: {', '.join(lead) or 'none'} ({label(best)} best, Spearman {_ci(sp, '.2f')})", "key": lead},
+                  "Q3": {"text": q3, "key": [q3]},
+                  "Q4": {"text": f"epistemic {trend_word(et)} ({trend_ci(et)}), largest for {L[int(np.nanargmax(ep))]}", "key": [trend_word(et)]}}
     return out
 
 def across_datasets(folders) -> dict | None:
-    "Per layer question and model, the short answer on each published study folder of `folders` that has a layer page, and whether it holds on all; None for fewer than 2"
+    "Per layer question and model, the short answer on each published study folder of `folders` that has a layer page, what all their keys share and whether it holds on all; None for fewer than 2"
     studies = {Path(f).name: _read(Path(f)/"layers"/"study.json") for f in sorted(folders, key=lambda f: Path(f).name)}
     old = [ds for ds, s in studies.items() if s and any("fisher_trend" not in ms["q1"] for ms in s["models"].values())]
     if old: raise ValueError(f"{', '.join(f'{ds}/layers/study.json' for ds in old)}: written before the per-seed depth trends; "
@@ -80,9 +81,9 @@ def across_datasets(folders) -> dict | None:
     for q, _ in LAYER_QUESTIONS[:4]:
         for m in models:
             got = {ds: o[m][q] for ds, o in outcomes.items() if m in o}
-            keys = [json.dumps(g["key"]) for g in got.values()]
+            shared = [k for k in next(iter(got.values()))["key"] if all(k in g["key"] for g in got.values())] if len(got) == len(outcomes) else []
             rows.append({"question": q, "model": m, "answers": {ds: got[ds]["text"] if ds in got else "not run" for ds in outcomes},
-                         "holds": len(got) == len(outcomes) and len(set(keys)) == 1})
+                         "shared": shared, "holds": bool(shared)})
     return {"datasets": list(outcomes), "rows": rows}
 
 # %% ../nbs/26_study_answers.ipynb #55d65ead
@@ -107,9 +108,11 @@ def answers_markdown(s: dict) -> str:
         lines += [f"- {a}" for a in q["answers"]] + [""] if q["answers"] else ["_Not run yet at full size._\n"]
     if x := s.get("across"):
         lines += ["## Across datasets\n", "Does each answer hold on every dataset? It holds where all datasets repeat its direction or verdict: Q1 the "
-                  "direction of the Fisher profile with depth, Q2 the best estimator and whether its CI excludes 0, Q3 both depth verdicts, Q4 the "
-                  "direction of the epistemic uncertainty with depth (a direction only where the CI of the per-seed Spearman correlation excludes 0).\n",
-                  markdown_table([{"question": r["question"], "model": label(r["model"]), **r["answers"], "holds on all": "yes" if r["holds"] else "no"}
+                  "direction of the Fisher profile with depth, Q2 at least one estimator of the leading group (its Spearman CI above 0 and not "
+                  "significantly worse than the best, Holm), Q3 both depth verdicts, Q4 the direction of the epistemic uncertainty with depth (a "
+                  "direction only where the CI of the per-seed Spearman correlation excludes 0). The last column names what is shared.\n",
+                  markdown_table([{"question": r["question"], "model": label(r["model"]), **r["answers"],
+                                   "holds on all": f"yes: {', '.join(r['shared'])}" if r["holds"] else "no"}
                                   for r in x["rows"]]), ""]
     return "\n".join(lines)
 
