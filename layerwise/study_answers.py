@@ -4,16 +4,16 @@
 
 # %% ../nbs/26_study_answers.ipynb #2b3025ea
 from __future__ import annotations
-import json
+import json, math
 from pathlib import Path
 import numpy as np
-from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, partial_sentence, provenance, q2_leaders, trend_ci, trend_word, verdict_word, write_page
+from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, lens_reach, partial_sentence, provenance, q2_leaders, trend_ci, trend_word, verdict_word, write_page
 from .report import markdown_table
-from .study_compression import QUESTIONS as COMPRESSION_QUESTIONS
+from .study_compression import IMPORTANCE, QUALITY, QUESTIONS as COMPRESSION_QUESTIONS, RETENTION, SIMPLE, _pp
 
 # %% auto #0
 __all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'models_answers', 'layer_outcomes', 'across_datasets',
-           'answers_summary', 'answers_markdown', 'answers_page', 'answers_pages']
+           'at_a_glance', 'answers_summary', 'answers_markdown', 'answers_page', 'answers_pages']
 
 # %% ../nbs/26_study_answers.ipynb #4fca4106
 QUESTIONS = (*LAYER_QUESTIONS, *COMPRESSION_QUESTIONS)  # (id, question): Q1-Q5 from the layer page, Q6a, Q6b, Q7 from the compression page
@@ -86,23 +86,74 @@ def across_datasets(folders) -> dict | None:
                          "shared": shared, "holds": bool(shared)})
     return {"datasets": list(outcomes), "rows": rows}
 
+# %% ../nbs/26_study_answers.ipynb #f4267e39
+def _q5_short(q5: dict, frac: float = 0.9) -> str:
+    "Q5 in short: the layer where the logit lens reaches `frac` of the last layer, the most recent item's SHAP share"
+    L, r, s = q5["layers"], lens_reach(_col(q5["logit_lens"], "mean"), frac), q5.get("shap")
+    return ((f"the logit lens reaches {frac:.0%} of the last layer's {q5['metric']} at {L[r]}" if r is not None else "no logit-lens reach (the last layer scores 0)")
+            + (f"; the most recent item holds {s['share'][0]['mean']:.1%} of the SHAP attribution (uniform {1 / len(s['positions']):.1%})" if s else ""))
+
+def _q6a_short(groups: list[dict]) -> str:
+    "Q6a in short for one model's distillation `groups`: per student size the kept NDCG@10 of each importance strategy and the best simple rule, and any win"
+    parts, wins = [], []
+    for g in groups:
+        ret = lambda s: (g["per_strategy"][s].get(RETENTION) or {}).get("mean")
+        rules, imp = [s for s in g["strategies"] if s in SIMPLE], [s for s in g["strategies"] if s in IMPORTANCE and ret(s) is not None]
+        if not rules or not imp: continue
+        best = max(rules, key=lambda s: -math.inf if ret(s) is None else ret(s))
+        parts.append(f"{g['teacher_layers']} → {g['k']}: " + ", ".join(f"{label(a)} {ret(a):.1%}" for a in imp) + f" vs {best} {ret(best):.1%}")
+        wins += [f"{label(a)} at {g['k']} blocks" for a in imp if g["verdicts"][a]["better"]]
+    if not parts: return "no importance-guided and simple rule ran side by side"
+    return ("; ".join(parts) + " of the teacher's NDCG@10 kept; "
+            + (f"better than every simple rule: {', '.join(wins)}" if wins else "no importance-guided choice beats every simple rule"))
+
+def _q6b_short(selection: dict | None, rank: dict | None) -> str:
+    "Q6b in short: Fisher half − all blocks and the RM-ANOVA p of the choice of half (`selection_summary`) and of the rank (`rank_summary`)"
+    p = lambda q, what: f"{what}: p = {q['anova']['p']:.2g}" + (" (matters)" if q["anova"]["p"] < 0.05 else "") if q and q["anova"] else None
+    t = (selection or {}).get("fisher_vs_all")
+    return "; ".join(x for x in (f"Fisher half − all blocks {_pp(t, '+.2f')}" if t else None, p(selection, "choice of half"), p(rank, "rank")) if x)
+
+def _q7_short(d: dict) -> str:
+    "Q7 in short: the best depth with its test NDCG@10 and the depths significantly worse than it"
+    if d["best"] is None: return "no run recorded test NDCG@10"
+    return (f"best at {d['best']} blocks (test NDCG@10 {d['per_depth'][d['best']][QUALITY]['mean']:.4f}); "
+            + (f"significantly worse: {', '.join(d['worse'])} blocks" if d["worse"] else "no other depth is significantly worse"))
+
+def at_a_glance(study: dict | None, compression: dict | None) -> list[dict]:
+    "One row per question that has run: {'id', 'question', model: short answer}, from layer summary `study` and compression summary `compression`"
+    out = {q: {} for q, _ in QUESTIONS}
+    for m, o in (layer_outcomes(study) if study else {}).items():
+        for q in ("Q1", "Q2", "Q3", "Q4"): out[q][m] = o[q]["text"]
+        out["Q5"][m] = _q5_short(study["models"][m]["q5"])
+    c = compression or {}
+    for g in (c.get("distillation") or {}).get("groups", []): out["Q6a"].setdefault(g["model"], [])
+    for m in out["Q6a"]: out["Q6a"][m] = _q6a_short([g for g in c["distillation"]["groups"] if g["model"] == m])
+    q6b = c.get("qlora") or {}; sel, rk = q6b.get("selection") or {}, q6b.get("rank") or {}
+    for m in dict.fromkeys([*sel, *rk]): out["Q6b"][m] = _q6b_short(sel.get(m), rk.get(m))
+    for m, d in ((c.get("depth") or {}).get("models") or {}).items(): out["Q7"][m] = _q7_short(d)
+    return [{"id": q, "question": text, **out[q]} for q, text in QUESTIONS if out[q]]
+
 # %% ../nbs/26_study_answers.ipynb #55d65ead
 def answers_summary(dest, others=()) -> dict:
-    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run), the models' quality, the provenance and the comparison with the study folders `others` of other datasets"
+    "Every question of the published study folder `dest` with its verdict sentences ([] where the batch has not run), the short answers, the models' quality, the provenance and the comparison with the study folders `others` of other datasets"
     dest = Path(dest)
     study, compression = _read(dest/"layers"/"study.json"), _read(dest/"compression"/"compression.json")
     found = layer_answers(study) | compression_answers(compression)
-    return {"dataset": dest.name, "provenance": provenance(dest), "models": models_answers(study, compression),
+    return {"dataset": dest.name, "provenance": provenance(dest), "models": models_answers(study, compression), "glance": at_a_glance(study, compression),
             "questions": [{"id": q, "question": text, "answers": found.get(q, [])} for q, text in QUESTIONS],
             "across": across_datasets([dest, *others]) if others else None}
 
 # %% ../nbs/26_study_answers.ipynb #e09cf9f5
 def answers_markdown(s: dict) -> str:
-    "The Markdown page of answers summary `s`: one section per question, its verdicts as a list, 'not run yet' where there are none"
+    "The Markdown page of answers summary `s`: the short answers as a table, one section per question, its verdicts as a list, 'not run yet' where there are none"
     lines = [f"# {s['dataset']}: the answers of the full-size study\n", *([s["provenance"] + "\n"] if s["provenance"] else []),
              "Each answer below is a verdict generated from the statistics of the detailed pages (the layer analysis for Q1-Q5, "
              "compression for Q6-Q7), where its figures, tables and tests are.\n"]
     if s.get("models"): lines += ["## The models\n", *[f"- {a}" for a in s["models"]], ""]
+    if g := s.get("glance"):
+        models = list(dict.fromkeys(k for r in g for k in r if k not in ("id", "question")))
+        lines += ["## At a glance\n", "One short answer per question and model; the verdicts below give every CI and test.\n",
+                  markdown_table([{"question": f"{r['id']}. {r['question']}", **{label(m): r.get(m) or "—" for m in models}} for r in g]), ""]
     for q in s["questions"]:
         lines.append(f"## {q['id']}. {q['question']}\n")
         lines += [f"- {a}" for a in q["answers"]] + [""] if q["answers"] else ["_Not run yet at full size._\n"]

@@ -337,7 +337,7 @@ def compression_tests(s: dict) -> dict:
 def compression_summary(dest) -> dict:
     "Every number and generated sentence of the compression page of published study folder `dest` (None for a batch not run yet)"
     dest = Path(dest); ran = {b: _ran(dest/b) for b in BATCHES}
-    s = {"dest": str(dest), "ran": ran, "provenance": {b: provenance(dest, b) for b in BATCHES if ran[b]}, "distillation": distillation_summary(dest/"distillation") if ran["distillation"] else None,
+    s = {"dataset": dest.name, "ran": ran, "provenance": {b: provenance(dest, b) for b in BATCHES if ran[b]}, "distillation": distillation_summary(dest/"distillation") if ran["distillation"] else None,
          "qlora": qlora_summary(dest/"qlora_selection", dest/"qlora_rank"), "depth": depth_summary(dest/"depth") if ran["depth"] else None}
     s["findings"] = {"q6a": [distill_finding(g["model"], g) for g in s["distillation"]["groups"]] if s["distillation"] else [],
                      "q6b": [f"{label(m)}: {f(x)}" for k, f in (("selection", qlora_finding), ("rank", rank_finding)) for m, x in (s["qlora"][k] or {}).items()],
