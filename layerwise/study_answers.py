@@ -4,12 +4,12 @@
 
 # %% ../nbs/26_study_answers.ipynb #2b3025ea
 from __future__ import annotations
-import json, math
+import json
 from pathlib import Path
 import numpy as np
 from .study import QUESTIONS as LAYER_QUESTIONS, _ci, _col, _mean, label, lens_reach, partial_sentence, provenance, q2_leaders, trend_ci, trend_word, verdict_word, write_page
 from .report import markdown_table
-from .study_compression import IMPORTANCE, QUALITY, QUESTIONS as COMPRESSION_QUESTIONS, RETENTION, SIMPLE, _pp
+from .study_compression import IMPORTANCE, QUALITY, QUESTIONS as COMPRESSION_QUESTIONS, RETENTION, _pp, best_simple_rule
 
 # %% auto #0
 __all__ = ['QUESTIONS', 'layer_answers', 'compression_answers', 'models_answers', 'layer_outcomes', 'across_datasets',
@@ -98,9 +98,8 @@ def _q6a_short(groups: list[dict]) -> str:
     parts, wins = [], []
     for g in groups:
         ret = lambda s: (g["per_strategy"][s].get(RETENTION) or {}).get("mean")
-        rules, imp = [s for s in g["strategies"] if s in SIMPLE], [s for s in g["strategies"] if s in IMPORTANCE and ret(s) is not None]
-        if not rules or not imp: continue
-        best = max(rules, key=lambda s: -math.inf if ret(s) is None else ret(s))
+        best, imp = best_simple_rule(g), [s for s in g["strategies"] if s in IMPORTANCE and ret(s) is not None]
+        if not best or ret(best) is None or not imp: continue
         parts.append(f"{g['teacher_layers']} → {g['k']}: " + ", ".join(f"{label(a)} {ret(a):.1%}" for a in imp) + f" vs {best} {ret(best):.1%}")
         wins += [f"{label(a)} at {g['k']} blocks" for a in imp if g["verdicts"][a]["better"]]
     if not parts: return "no importance-guided and simple rule ran side by side"

@@ -16,10 +16,11 @@ from .study import _band, _ci, _col, batch_plan, finished, label, provenance, wr
 
 # %% auto #0
 __all__ = ['IMPORTANCE', 'SIMPLE', 'RETENTION', 'SELECTIONS', 'QUALITY', 'QLORA_METRICS', 'DEPTH_METRICS', 'BATCHES', 'QUESTIONS',
-           'load_runs', 'describe_by', 'versus', 'better_than', 'distillation_summary', 'distill_finding',
-           'plot_distillation', 'selection_summary', 'rank_summary', 'qlora_summary', 'qlora_finding', 'rank_finding',
-           'plot_qlora', 'depth_summary', 'depth_finding', 'plot_depth', 'compression_tests', 'compression_summary',
-           'compression_markdown', 'compression_figures', 'compression_page']
+           'load_runs', 'describe_by', 'versus', 'better_than', 'distillation_summary', 'best_simple_rule',
+           'distill_finding', 'plot_distillation', 'selection_summary', 'rank_summary', 'qlora_summary',
+           'qlora_finding', 'rank_finding', 'plot_qlora', 'depth_summary', 'depth_finding', 'plot_depth',
+           'compression_tests', 'compression_summary', 'compression_markdown', 'compression_figures',
+           'compression_page']
 
 # %% ../nbs/24_study_compression.ipynb #46d5c9e1
 def load_runs(folder) -> pd.DataFrame:
@@ -115,14 +116,19 @@ def _verdict(a: str, v: dict, best: str) -> str:
     lose = [b for b in v["vs"] if b not in v["beats"]]
     return f"{head}: {label(a)} is not better than every simple rule (better than: {', '.join(v['beats']) or 'none'}; not than: {', '.join(lose)})"
 
+# %% ../nbs/24_study_compression.ipynb #93858819
+def best_simple_rule(g: dict) -> str | None:
+    "The simple rule of (model, k) group `g` that keeps the most of the teacher's NDCG@10 on average; None when none ran"
+    ret = lambda s: (g["per_strategy"][s].get(RETENTION) or {}).get("mean")
+    rules = [s for s in g["strategies"] if s in SIMPLE]
+    return max(rules, key=lambda s: -math.inf if ret(s) is None else ret(s)) if rules else None
+
 # %% ../nbs/24_study_compression.ipynb #ac9b7e4f
 def distill_finding(model: str, g: dict) -> str:
     "The Q6a sentence of (model, k) group `g`: retention of the importance strategies and the best simple rule, and the verdicts"
-    ps, ret = g["per_strategy"], lambda s: g["per_strategy"][s].get(RETENTION)
-    rules = [s for s in g["strategies"] if s in SIMPLE]; imp = [s for s in g["strategies"] if s in IMPORTANCE]
+    ret, best, imp = lambda s: g["per_strategy"][s].get(RETENTION), best_simple_rule(g), [s for s in g["strategies"] if s in IMPORTANCE]
     head = f"{label(model)} {g['teacher_layers']} → {g['k']} blocks ({len(g['seeds'])} seeds): "
-    if not imp or not rules: return head + f"strategies {', '.join(g['strategies'])} ran; an importance-guided and a simple rule are both needed for a verdict."
-    best = max(rules, key=lambda s: -math.inf if not ret(s) or ret(s)["mean"] is None else ret(s)["mean"])
+    if not imp or not best: return head + f"strategies {', '.join(g['strategies'])} ran; an importance-guided and a simple rule are both needed for a verdict."
     keeps = ", ".join(f"{label(s)} {_ci(ret(s), '.1%')}" for s in imp)
     return (head + f"{keeps} of the teacher's NDCG@10 is kept; the best simple rule, {best}, keeps {_ci(ret(best), '.1%')}. "
             + "; ".join(_verdict(a, g["verdicts"][a], best) for a in imp) + ".")
