@@ -125,8 +125,8 @@ def at_a_glance(study: dict | None, compression: dict | None) -> list[dict]:
         for q in ("Q1", "Q2", "Q3", "Q4"): out[q][m] = o[q]["text"]
         out["Q5"][m] = _q5_short(study["models"][m]["q5"])
     c = compression or {}
-    for g in (c.get("distillation") or {}).get("groups", []): out["Q6a"].setdefault(g["model"], [])
-    for m in out["Q6a"]: out["Q6a"][m] = _q6a_short([g for g in c["distillation"]["groups"] if g["model"] == m])
+    groups = (c.get("distillation") or {}).get("groups", [])
+    for m in dict.fromkeys(g["model"] for g in groups): out["Q6a"][m] = _q6a_short([g for g in groups if g["model"] == m])
     q6b = c.get("qlora") or {}; sel, rk = q6b.get("selection") or {}, q6b.get("rank") or {}
     for m in dict.fromkeys([*sel, *rk]): out["Q6b"][m] = _q6b_short(sel.get(m), rk.get(m))
     for m, d in ((c.get("depth") or {}).get("models") or {}).items(): out["Q7"][m] = _q7_short(d)
